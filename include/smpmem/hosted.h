@@ -1,0 +1,14 @@
+/* Hosted (pthreads) port: threads stand for CPUs. */
+#ifndef SMPMEM_HOSTED_H
+#define SMPMEM_HOSTED_H
+
+/* Make the calling thread run as virtual CPU cpu (0 <= cpu < SMP_MAX_CPUS).
+ * A thread that never binds is CPU 0.  At most one running thread should be
+ * bound to a CPU at a time, as on real hardware. Panics on a bad cpu or when
+ * called with interrupts pushed off. */
+void smp_hosted_bind_cpu(int cpu);
+
+/* The calling thread's interrupt-off nesting depth (tests check it is 0). */
+int smp_hosted_irq_depth(void);
+
+#endif

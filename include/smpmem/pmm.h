@@ -1,0 +1,113 @@
+/*
+ * smpmem physical memory manager: pages (buddy + per-CPU caches) and
+ * kalloc/kfree objects, over one region [start, end).
+ *
+ * Naming: every symbol is exported with the prefix smp_.  Unless the includer
+ * defines SMPMEM_NO_SHORT_NAMES before including this header, the short names
+ * below (pmm_init, page_alloc, kalloc, ...) are macros for them.  Kernels that
+ * already own `kalloc` (xv6) define SMPMEM_NO_SHORT_NAMES and call smp_kalloc.
+ *
+ * Thread safety: every call except smp_pmm_init/smp_pmm_reset may be made
+ * concurrently from any CPU (the port's smp_port_cpu_id tells which).
+ * None may be called from an interrupt handler that interrupted smpmem itself
+ * on the same CPU (locks push interrupts off, so that cannot happen in a
+ * kernel that uses the port hooks faithfully).
+ */
+#ifndef SMPMEM_PMM_H
+#define SMPMEM_PMM_H
+
+#include <stddef.h>
+#include <smpmem/errors.h>
+
+#ifndef SMP_MAX_CPUS
+#define SMP_MAX_CPUS 64          /* compile-time maximum of ncpu */
+#endif
+#define SMP_PAGE_SHIFT 12
+#define SMP_PAGE_SIZE  (1UL << SMP_PAGE_SHIFT)
+#define SMP_MAX_ORDER  20        /* largest buddy block: 2^20 pages = 4 GiB */
+
+/* Manage [start, end).  Bounds are rounded inward to pages; the descriptors
+ * and every other piece of metadata are carved from the start of the region.
+ * Returns 0, or:
+ *   SMP_EINVAL  start or end NULL, end <= start, ncpu < 1 or > SMP_MAX_CPUS;
+ *   SMP_ERANGE  fewer than 64 usable pages after metadata, or more than
+ *               2^32 pages;
+ *   SMP_EBUSY   already initialised (call smp_pmm_reset first).
+ * Not thread-safe: call once, before other CPUs use smpmem. */
+int smp_pmm_init(void *start, void *end, int ncpu);
+
+/* Forget the region so smp_pmm_init may be called again (hosted tests and
+ * tools).  Callers must not touch blocks from the old region afterwards. */
+void smp_pmm_reset(void);
+
+/* 2^order contiguous pages aligned to 4096 << order (absolute address).
+ * NULL iff order exceeds the largest block the region can hold, smpmem is
+ * not initialised, or no block of that order can be assembled even after
+ * every page cached on every CPU has been taken back.
+ * O(1) from this CPU's cache; O(MAX_ORDER) plus a batch when it refills. */
+void *smp_page_alloc(unsigned order);
+
+/* Free a block from smp_page_alloc with the same order.  Panics with the
+ * address and reason if p is outside the region, misaligned, not allocated
+ * (double free), or was allocated with another order. */
+void smp_page_free(void *p, unsigned order);
+
+/* Pages under management: the region minus metadata. */
+size_t smp_pmm_total_pages(void);
+
+/* Pages not held by callers (in the buddy, in CPU caches, in empty slab
+ * space counts as held until the slab is released).  A snapshot: exact when
+ * no other CPU is allocating or freeing. */
+size_t smp_pmm_free_pages(void);
+
+/* Return every page cached on every CPU to the buddy.  Afterwards, with
+ * nothing allocated, the buddy holds the region as maximal coalesced blocks. */
+void smp_pmm_drain(void);
+
+/* Walk all metadata and verify every invariant.  Returns 0, or a negative
+ * value after printing (smp_port_write) the first violation with its page
+ * address and reason.  Takes every smpmem lock: exact at any time, but it
+ * stalls all CPUs while it runs. */
+int smp_pmm_check(void);
+
+/* Per-CPU page cache statistics (for demos and benchmarks). */
+struct smp_pcp_stats {
+    size_t cached_pages;      /* pages now in this CPU's cache */
+    unsigned long refills;    /* batches taken from the buddy */
+    unsigned long drains;     /* batches given back to the buddy */
+    unsigned long steals;     /* batches taken from other CPUs */
+    unsigned long stolen;     /* batches other CPUs took from this one */
+};
+int smp_pmm_cpu_stats(int cpu, struct smp_pcp_stats *out);
+
+/* Largest order smp_page_alloc can ever satisfy on this region. */
+unsigned smp_pmm_max_order(void);
+
+/* A block of at least size bytes, aligned to the smallest power of two
+ * >= size (and >= 8), inside the region.  NULL iff size is 0, larger than
+ * the largest buddy block, smpmem is not initialised, or memory is exhausted
+ * after every CPU cache and every empty slab has been taken back. */
+void *smp_kalloc(size_t size);
+
+/* Free a block from smp_kalloc; NULL is a no-op.  The size comes from the
+ * page descriptors.  Panics with the address and reason if p is outside the
+ * region, not the start of a block, or not allocated. */
+void smp_kfree(void *p);
+
+/* Usable size of a block from smp_kalloc (its size class). */
+size_t smp_kalloc_usable_size(void *p);
+
+#ifndef SMPMEM_NO_SHORT_NAMES
+#define pmm_init         smp_pmm_init
+#define pmm_reset        smp_pmm_reset
+#define page_alloc       smp_page_alloc
+#define page_free        smp_page_free
+#define pmm_total_pages  smp_pmm_total_pages
+#define pmm_free_pages   smp_pmm_free_pages
+#define pmm_drain        smp_pmm_drain
+#define pmm_check        smp_pmm_check
+#define kalloc           smp_kalloc
+#define kfree            smp_kfree
+#endif
+
+#endif

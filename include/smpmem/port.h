@@ -1,0 +1,48 @@
+/*
+ * smpmem port interface: the only functions the freestanding core calls.
+ *
+ * A kernel implements these hooks once (see port/hosted/ for a pthreads
+ * version, port/riscv64/ for bare metal).  Dependency rule: src/ may call
+ * these and nothing else outside src/; a port may call the public API in
+ * include/smpmem/ (e.g. smp_lock_acquire from its sleep hook).
+ */
+#ifndef SMPMEM_PORT_H
+#define SMPMEM_PORT_H
+
+#include <stddef.h>
+
+struct smp_spinlock;
+
+/* Index of the CPU running the caller, 0 <= id < the ncpu given to
+ * smp_pmm_init.  Only required to be stable while interrupts are pushed off. */
+int smp_port_cpu_id(void);
+
+/* Disable interrupts on this CPU and count one level of nesting (xv6's
+ * push_off): the first push remembers whether interrupts were enabled. */
+void smp_port_irq_push(void);
+
+/* Undo one smp_port_irq_push; the last pop restores the remembered state.
+ * Must panic on a pop without a matching push (xv6's pop_off). */
+void smp_port_irq_pop(void);
+
+/* Called in spin-wait loops: a CPU pause hint (or a yield on hosted ports). */
+void smp_port_relax(void);
+
+/* Emit len bytes of text (reports, check violations).  May be called with
+ * interrupts off and locks held, so it must not allocate from smpmem. */
+void smp_port_write(const char *text, size_t len);
+
+/* Stop the system with a NUL-terminated message naming the fault; never
+ * returns. */
+_Noreturn void smp_port_panic(const char *message);
+
+/* Atomically release lk and sleep on chan until a smp_port_wakeup(chan)
+ * issued after the release; reacquire lk before returning.  Spurious
+ * returns are allowed: callers re-check their condition in a loop. */
+void smp_port_sleep(void *chan, struct smp_spinlock *lk);
+
+/* Wake every sleeper on chan.  Callers hold the lock that guards the
+ * condition they changed, so no wakeup is lost between check and sleep. */
+void smp_port_wakeup(void *chan);
+
+#endif

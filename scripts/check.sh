@@ -1,0 +1,46 @@
+#!/bin/sh
+# make check: build and run every test program in every variant, prove the
+# core freestanding, and print one total.  Last line: "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+total_pass=0; total_fail=0; broken=0
+log=build/check.log
+mkdir -p build; : > "$log"
+
+run_variant() { # toolchain san dir scale
+    tc=$1; san=$2; dir=$3; scale=$4
+    echo "=== $tc $san ==="
+    if ! make -s -j"$JOBS" TOOLCHAIN="$tc" SAN="$san" BUILD="$dir" tests >>"$log" 2>&1; then
+        echo "build failed ($tc $san): see $log"; tail -30 "$log"; broken=$((broken + 1)); return
+    fi
+    for t in "$dir"/tests/test_*; do
+        out=$(SMP_TEST_SCALE=$scale "$t" 2>&1); rc=$?
+        last=$(printf '%s\n' "$out" | tail -1)
+        p=$(printf '%s' "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+        f=$(printf '%s' "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+        if [ -z "$p" ]; then
+            printf '%s\n' "$out" | tail -40
+            echo "CRASH $t (exit $rc)"; total_fail=$((total_fail + 1)); continue
+        fi
+        if [ "$f" != 0 ] || [ $rc != 0 ]; then printf '%s\n' "$out"; fi
+        [ $rc != 0 ] && [ "$f" = 0 ] && f=1
+        echo "$(basename "$t"): $last"
+        total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+    done
+}
+
+scripts/ensure-tools.sh gcc clang || broken=$((broken + 1))
+run_variant gcc   none build                100
+if make -s TOOLCHAIN=gcc BUILD=build freestanding; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
+run_variant clang none build/clang-plain    100
+if make -s TOOLCHAIN=clang BUILD=build/clang-plain freestanding; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
+run_variant gcc   asan build/gcc-asan       30
+run_variant clang asan build/clang-asan     30
+run_variant gcc   tsan build/gcc-tsan       20
+run_variant clang tsan build/clang-tsan     20
+[ -x scripts/check-extra.sh ] && . scripts/check-extra.sh
+
+total_fail=$((total_fail + broken))
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]

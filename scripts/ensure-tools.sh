@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install what the build needs beyond gcc and make, with apt-get (as root).
+# Usage: ensure-tools.sh [gcc|clang|bench|qemu]...
+set -e
+need=""
+for what in "$@"; do
+    case "$what" in
+    gcc)   for p in libasan8 libubsan1 libtsan2; do
+               dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
+    clang) command -v clang >/dev/null 2>&1 || need="$need clang"
+           dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need="$need libclang-rt-14-dev" ;;
+    esac
+done
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "ensure-tools: need$need; run as root so apt-get can install them" >&2
+    exit 1
+fi
+echo "ensure-tools: installing$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $need >/dev/null

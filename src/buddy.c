@@ -1,0 +1,153 @@
+/*
+ * The buddy zone: free blocks of orders 0..max_order over the one region.
+ *
+ * Locks: only m->zone.lock, which guards free_head[], free_pages and every
+ * descriptor in state PG_BUDDY.  Callers take it (pcp.c, pmm.c); every
+ * function here named _locked expects it held.
+ *
+ * Free lists are doubly linked through the descriptors by page index, so
+ * removing a buddy during a merge is O(1).  Blocks are aligned by absolute
+ * pfn: the buddy of the order-k block at pfn p is at p ^ (1 << k), and the
+ * two merge only if the buddy lies inside the region and heads a free block
+ * of exactly order k.
+ */
+#include "pmm_internal.h"
+
+static void list_push(struct smp_pmm *m, unsigned order, uint32_t idx)
+{
+    struct smp_page *pg = &m->pages[idx];
+    uint32_t old = m->zone.free_head[order];
+    pg->state = PG_BUDDY;
+    pg->order = (uint8_t)order;
+    pg->prev = SMP_NIL;
+    pg->next = old;
+    if (old != SMP_NIL)
+        m->pages[old].prev = idx;
+    m->zone.free_head[order] = idx;
+}
+
+static void list_remove(struct smp_pmm *m, unsigned order, uint32_t idx)
+{
+    struct smp_page *pg = &m->pages[idx];
+    if (pg->prev != SMP_NIL)
+        m->pages[pg->prev].next = pg->next;
+    else
+        m->zone.free_head[order] = pg->next;
+    if (pg->next != SMP_NIL)
+        m->pages[pg->next].prev = pg->prev;
+    pg->next = pg->prev = SMP_NIL;
+}
+
+static void add_free_pages(struct smp_pmm *m, long delta)
+{
+    atomic_store_explicit(&m->zone.free_pages,
+        atomic_load_explicit(&m->zone.free_pages, memory_order_relaxed) + (size_t)delta,
+        memory_order_relaxed);
+}
+
+void smp_buddy_init(struct smp_pmm *m)
+{
+    smp_lock_init(&m->zone.lock, "kmem.zone");
+    for (unsigned o = 0; o <= SMP_MAX_ORDER; o++)
+        m->zone.free_head[o] = SMP_NIL;
+    unsigned max = 0;
+    while (max < SMP_MAX_ORDER && (2ULL << max) <= m->npages)
+        max++;
+    m->zone.max_order = max;
+    atomic_init(&m->zone.free_pages, 0);
+
+    /* Carve the region greedily into the largest aligned blocks.  Each step
+     * takes the biggest order allowed by both the pfn's alignment and the
+     * pages left, so the result is already fully coalesced. */
+    uint32_t idx = 0;
+    while (idx < m->npages) {
+        uint64_t pfn = m->base_pfn + idx;
+        unsigned o = max;
+        while (o > 0 && ((pfn & ((1ULL << o) - 1)) || idx + (1ULL << o) > m->npages))
+            o--;
+        list_push(m, o, idx);
+        add_free_pages(m, 1L << o);
+        idx += 1U << o;
+    }
+}
+
+uint32_t smp_buddy_alloc_locked(struct smp_pmm *m, unsigned order)
+{
+    unsigned o = order;
+    while (o <= m->zone.max_order && m->zone.free_head[o] == SMP_NIL)
+        o++;
+    if (o > m->zone.max_order)
+        return SMP_NIL;
+    uint32_t idx = m->zone.free_head[o];
+    list_remove(m, o, idx);
+    /* Split: keep the lower half, free the upper half, until order fits. */
+    while (o > order) {
+        o--;
+        list_push(m, o, idx + (1U << o));
+    }
+    m->pages[idx].order = (uint8_t)order;
+    m->pages[idx].state = PG_ALLOC;  /* the caller re-labels it if needed */
+    add_free_pages(m, -(1L << order));
+    return idx;
+}
+
+void smp_buddy_free_locked(struct smp_pmm *m, uint32_t idx, unsigned order)
+{
+    add_free_pages(m, 1L << order);
+    uint64_t lo = m->base_pfn, hi = m->base_pfn + m->npages;
+    while (order < m->zone.max_order) {
+        uint64_t pfn = m->base_pfn + idx;
+        uint64_t bud_pfn = pfn ^ (1ULL << order);
+        if (bud_pfn < lo || bud_pfn + (1ULL << order) > hi)
+            break;
+        uint32_t bud = (uint32_t)(bud_pfn - lo);
+        struct smp_page *bp = &m->pages[bud];
+        if (bp->state != PG_BUDDY || bp->order != order)
+            break;
+        list_remove(m, order, bud);
+        /* The higher of the two heads becomes a tail of the merged block. */
+        if (bud < idx) {
+            m->pages[idx].state = PG_TAIL;
+            idx = bud;
+        } else {
+            bp->state = PG_TAIL;
+        }
+        order++;
+    }
+    list_push(m, order, idx);
+}
+
+/* Verify the free lists against the descriptor walk: every listed block is
+ * a BUDDY head of that list's order, links are consistent, no cycle, the
+ * page count matches free_pages, and the number of listed blocks equals the
+ * BUDDY heads the walk found (so no free block is missing from a list). */
+int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed)
+{
+    size_t blocks = 0, pages = 0;
+    for (unsigned o = 0; o <= SMP_MAX_ORDER; o++) {
+        uint32_t prev = SMP_NIL;
+        for (uint32_t i = m->zone.free_head[o]; i != SMP_NIL; i = m->pages[i].next) {
+            if (i >= m->npages)
+                return smp_check_fail(m, prev, "buddy list link points outside the region");
+            struct smp_page *pg = &m->pages[i];
+            if (o > m->zone.max_order)
+                return smp_check_fail(m, i, "block on a free list above max order");
+            if (pg->state != PG_BUDDY)
+                return smp_check_fail(m, i, "block on a buddy free list is not marked free");
+            if (pg->order != o)
+                return smp_check_fail(m, i, "block on the wrong order's free list");
+            if (pg->prev != prev)
+                return smp_check_fail(m, i, "buddy free list back link broken");
+            if (++blocks > m->npages)
+                return smp_check_fail(m, i, "buddy free list has a cycle");
+            pages += 1UL << o;
+            prev = i;
+        }
+    }
+    if (blocks != nheads_seen)
+        return smp_check_fail(m, SMP_NIL, "free blocks missing from or repeated on buddy lists");
+    if (pages != atomic_load_explicit(&m->zone.free_pages, memory_order_relaxed))
+        return smp_check_fail(m, SMP_NIL, "buddy free page counter disagrees with lists");
+    *listed = pages;
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* Text building for reports and panics (see fmt.h). */
+#include "fmt.h"
+#include <smpmem/port.h>
+
+void smp_fmt_init(struct smp_fmt *f, char *buf, size_t len)
+{
+    f->buf = buf;
+    f->len = len;
+    f->want = 0;
+    f->lines = 0;
+    if (len)
+        buf[0] = '\0';
+}
+
+void smp_fmt_init_lines(struct smp_fmt *f, char *buf, size_t len)
+{
+    smp_fmt_init(f, buf, len);
+    f->lines = 1;
+}
+
+static void put(struct smp_fmt *f, char c)
+{
+    if (f->want + 1 < f->len) {
+        f->buf[f->want] = c;
+        f->buf[f->want + 1] = '\0';
+    }
+    f->want++;
+    if (f->lines && c == '\n') {
+        size_t n = f->want < f->len ? f->want : f->len - 1;
+        smp_port_write(f->buf, n);
+        f->want = 0;
+        f->buf[0] = '\0';
+    }
+}
+
+void smp_fmt_str(struct smp_fmt *f, const char *s)
+{
+    while (*s)
+        put(f, *s++);
+}
+
+void smp_fmt_dec(struct smp_fmt *f, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        put(f, tmp[--n]);
+}
+
+void smp_fmt_hex(struct smp_fmt *f, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    put(f, '0');
+    put(f, 'x');
+    while (n)
+        put(f, tmp[--n]);
+}
+
+void smp_fmt_pad(struct smp_fmt *f, size_t column)
+{
+    size_t line_start;
+    /* Find the start of the current line in what was kept. */
+    size_t kept = f->want < f->len ? f->want : (f->len ? f->len - 1 : 0);
+    while (kept > 0 && f->buf[kept - 1] != '\n')
+        kept--;
+    line_start = kept;
+    while (f->want - line_start < column)
+        put(f, ' ');
+}
+
+size_t smp_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+int smp_strprefix(const char *s, const char *prefix)
+{
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return 0;
+    return 1;
+}
+
+_Noreturn void smp_panic_at(const char *where, uintptr_t addr, const char *reason)
+{
+    char buf[256];
+    struct smp_fmt f;
+    smp_fmt_init(&f, buf, sizeof buf);
+    smp_fmt_str(&f, "smpmem: ");
+    smp_fmt_str(&f, where);
+    smp_fmt_str(&f, "(");
+    smp_fmt_hex(&f, addr);
+    smp_fmt_str(&f, "): ");
+    smp_fmt_str(&f, reason);
+    smp_port_panic(buf);
+}
+
+_Noreturn void smp_panic(const char *where, const char *reason)
+{
+    char buf[256];
+    struct smp_fmt f;
+    smp_fmt_init(&f, buf, sizeof buf);
+    smp_fmt_str(&f, "smpmem: ");
+    smp_fmt_str(&f, where);
+    smp_fmt_str(&f, ": ");
+    smp_fmt_str(&f, reason);
+    smp_port_panic(buf);
+}

@@ -1,0 +1,125 @@
+/*
+ * Internal layout of a managed region (not part of the public API).
+ *
+ * Glossary
+ *   page index  position of a page among the managed pages, 0..npages-1
+ *   pfn         absolute page frame number: address >> SMP_PAGE_SHIFT;
+ *               pfn = base_pfn + index.  Buddy alignment is by pfn, so a
+ *               block of order k starts at an address aligned to 4096 << k.
+ *   head        the first page of a block; its descriptor says what the block
+ *               is.  Every other page of the block is a TAIL.
+ *
+ * Region layout (all inside [start, end)):
+ *   [struct smp_pmm][struct smp_page descriptors][managed pages ...]
+ *   ^ start rounded up                           ^ base (page aligned)
+ *
+ * Invariant (checked by smp_pmm_check): walking indices from 0, every
+ * descriptor reached is a head with a valid, pfn-aligned order whose block
+ * fits in the region, and the 2^order - 1 descriptors after it are TAIL.
+ * So every page belongs to exactly one block, and each block is in exactly
+ * one place: the buddy (BUDDY), a CPU cache (PCP), a caller (ALLOC), or the
+ * slab layer (SLAB).
+ */
+#ifndef SMPMEM_PMM_INTERNAL_H
+#define SMPMEM_PMM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <smpmem/pmm.h>
+#include <smpmem/spinlock.h>
+#include <smpmem/port.h>
+
+#define SMP_NIL UINT32_MAX      /* "no page" in index-linked lists */
+#define SMP_CACHELINE 64
+
+enum smp_page_state {
+    PG_TAIL = 0,   /* not a block head (zeroed descriptors start here) */
+    PG_BUDDY,      /* head of a free block on zone.free_head[order]; zone lock */
+    PG_PCP,        /* head of a block in a CPU cache list; that CPU's pcp lock */
+    PG_ALLOC,      /* head of a block held by a caller */
+    PG_SLAB,       /* head of a block owned by the slab layer */
+};
+
+/* One per managed page: 32 bytes, 0.78% of the region. */
+struct smp_page {
+    uint32_t next, prev;    /* list links (page indices) for BUDDY/PCP/slab lists */
+    uint8_t state;          /* enum smp_page_state */
+    uint8_t order;          /* block order, valid on heads */
+    uint8_t cls;            /* slab: size class */
+    uint8_t cpu;            /* PCP: which CPU's cache holds it */
+    uint32_t inuse;         /* slab: objects handed out */
+    void *freelist;         /* slab: first free object */
+    uint64_t aux;           /* slab: reserved */
+};
+_Static_assert(sizeof(struct smp_page) == 32, "page descriptor must stay 32 bytes");
+
+/* Per-CPU page cache: lists of free blocks of orders 0..SMP_PCP_ORDERS-1.
+ * lock protects head, tail and the descriptors on these lists; count and the
+ * statistics are written under lock and read lock-free by reports. */
+#define SMP_PCP_ORDERS 4
+struct smp_pcp {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    uint32_t head[SMP_PCP_ORDERS];   /* hottest block (LIFO end) */
+    uint32_t tail[SMP_PCP_ORDERS];   /* coldest block: drained and stolen first */
+    atomic_uint count[SMP_PCP_ORDERS];
+    atomic_ulong refills, drains, steals, stolen;
+    char name[16];                   /* "kmem.cpuN": the lock's name */
+};
+
+/* The buddy zone.  lock protects free_head and every BUDDY descriptor. */
+struct smp_zone {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    uint32_t free_head[SMP_MAX_ORDER + 1];
+    atomic_size_t free_pages;        /* pages in BUDDY blocks */
+    unsigned max_order;              /* largest order a block can have here */
+};
+
+struct smp_pmm {
+    uintptr_t base;                  /* address of page index 0 */
+    uint64_t base_pfn;
+    uint32_t npages;
+    int ncpu;
+    struct smp_page *pages;
+    const void *region_lo, *region_hi;   /* the caller's [start, end) */
+    unsigned pcp_batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
+    unsigned pcp_high[SMP_PCP_ORDERS];   /* drain when a list grows past this */
+    struct smp_zone zone;
+    struct smp_pcp pcp[SMP_MAX_CPUS];
+};
+
+extern struct smp_pmm *smp_pmm_state;
+
+static inline uintptr_t smp_page_addr(const struct smp_pmm *m, uint32_t idx)
+{
+    return m->base + ((uintptr_t)idx << SMP_PAGE_SHIFT);
+}
+
+static inline uint32_t smp_page_index(const struct smp_pmm *m, uintptr_t addr)
+{
+    return (uint32_t)((addr - m->base) >> SMP_PAGE_SHIFT);
+}
+
+/* buddy.c: the zone.  _locked functions need m->zone.lock held. */
+void smp_buddy_init(struct smp_pmm *m);
+uint32_t smp_buddy_alloc_locked(struct smp_pmm *m, unsigned order);
+void smp_buddy_free_locked(struct smp_pmm *m, uint32_t idx, unsigned order);
+int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed);
+
+/* pcp.c: per-CPU caches.  Blocks returned by smp_pcp_alloc are marked
+ * PG_ALLOC; smp_pcp_free validates the block under the cache lock. */
+void smp_pcp_init(struct smp_pmm *m);
+uint32_t smp_pcp_alloc(struct smp_pmm *m, unsigned order);
+void smp_pcp_free(struct smp_pmm *m, uint32_t idx, unsigned order);
+void smp_pcp_drain_cpu(struct smp_pmm *m, int cpu);
+int smp_pcp_check_locked(struct smp_pmm *m, size_t nheads_seen);
+
+/* pmm.c */
+void smp_pmm_drain_all(struct smp_pmm *m);
+/* Panics unless idx heads an allocated block of this order (cheap checks). */
+void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
+                            const char *who);
+/* Print "pmm_check: page ADDR: REASON" and return -1. */
+int smp_check_fail(struct smp_pmm *m, uint32_t idx, const char *reason);
+
+#endif
