@@ -91,3 +91,6 @@ benches: $(BENCH_BIN)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -pthread -o $@ $^ -lm
+
+# Benchmark fragments (e.g. peer-allocator builds) add targets to `benches`.
+-include $(wildcard bench/*.mk)
