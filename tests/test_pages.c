@@ -1,0 +1,207 @@
+/* Page allocator on one CPU: alignment of every order, random split/merge
+ * sweeps with pmm_check, full coalescing after drain, and every misuse of
+ * page_free panics with the address and a reason. */
+#include "harness.h"
+#include <smpmem/pmm.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include "../src/pmm_internal.h"
+
+#define MiB (1UL << 20)
+static char *region;
+static size_t region_size;
+
+static void setup(size_t size, int ncpu)
+{
+    region_size = size;
+    region = region_map(size, 0);
+    if (pmm_init(region, region + size, ncpu) != 0)
+        abort();
+}
+
+static void teardown(void)
+{
+    pmm_reset();
+    region_unmap(region, region_size, 0);
+}
+
+TEST(every_order_is_aligned)
+{
+    setup(64 * MiB, 1);
+    unsigned max = smp_pmm_max_order();
+    CHECK(max == 13, "64 MiB region: max order %u, want 13", max);
+    for (unsigned o = 0; o <= max; o++) {
+        void *ps[4];
+        int n = 0;
+        for (; n < 4; n++) {
+            ps[n] = page_alloc(o);
+            if (!ps[n])
+                break;
+            CHECK(((uintptr_t)ps[n] & ((4096UL << o) - 1)) == 0, "order %u block %p misaligned", o, ps[n]);
+            /* Touch first and last byte: ASan/region bounds. */
+            ((char *)ps[n])[0] = 1;
+            ((char *)ps[n])[(4096UL << o) - 1] = 1;
+        }
+        CHECK(n >= 1, "order %u: no block at all", o);
+        for (int i = 0; i < n; i++)
+            page_free(ps[i], o);
+    }
+    CHECK(page_alloc(max + 1) == NULL, "order above max gives NULL");
+    CHECK(page_alloc(40) == NULL, "absurd order gives NULL");
+    pmm_drain();
+    CHECK(pmm_free_pages() == pmm_total_pages(), "all free");
+    CHECK(pmm_check() == 0, "check");
+    teardown();
+}
+
+struct blk { char *p; unsigned order; uint64_t stamp; };
+
+static void stamp_block(struct blk *b)
+{
+    size_t bytes = 4096UL << b->order;
+    *(uint64_t *)b->p = b->stamp;
+    *(uint64_t *)(b->p + bytes - 8) = ~b->stamp;
+}
+
+static int stamp_ok(const struct blk *b)
+{
+    size_t bytes = 4096UL << b->order;
+    return *(uint64_t *)b->p == b->stamp && *(uint64_t *)(b->p + bytes - 8) == ~b->stamp;
+}
+
+TEST(random_split_merge_sweeps)
+{
+    setup(64 * MiB, 1);
+    struct rng g = rng_for(7);
+    enum { SLOTS = 512 };
+    static struct blk live[SLOTS];
+    int nlive = 0;
+    long ops = scaled(200000);
+    size_t total = pmm_total_pages();
+    size_t held = 0;
+    for (long i = 0; i < ops; i++) {
+        if (nlive < SLOTS && (nlive == 0 || rng_below(&g, 100) < 55)) {
+            /* Mostly small orders, sometimes big ones. */
+            unsigned o = rng_below(&g, 10) < 8 ? (unsigned)rng_below(&g, 4) : (unsigned)rng_below(&g, 11);
+            char *p = page_alloc(o);
+            if (!p)
+                continue;
+            live[nlive] = (struct blk){ p, o, rng_next(&g) };
+            stamp_block(&live[nlive]);
+            held += 1UL << o;
+            nlive++;
+        } else {
+            int k = (int)rng_below(&g, (uint64_t)nlive);
+            REQUIRE(stamp_ok(&live[k]), "block %p order %u overwritten (overlap)", (void *)live[k].p, live[k].order);
+            page_free(live[k].p, live[k].order);
+            held -= 1UL << live[k].order;
+            live[k] = live[--nlive];
+        }
+        if (i % 20000 == 0) {
+            REQUIRE(pmm_check() == 0, "check at op %ld", i);
+            CHECK(pmm_free_pages() + held == total, "free %zu + held %zu != total %zu",
+                  pmm_free_pages(), held, total);
+        }
+    }
+    while (nlive) {
+        CHECK(stamp_ok(&live[nlive - 1]), "overlap at the end");
+        page_free(live[nlive - 1].p, live[nlive - 1].order);
+        nlive--;
+    }
+    pmm_drain();
+    CHECK(pmm_free_pages() == total, "free == total after drain");
+    CHECK(pmm_check() == 0, "check (includes: no two free buddies left uncoalesced)");
+    /* Fully coalesced: the largest block is available again. */
+    void *big = page_alloc(smp_pmm_max_order());
+    CHECK(big != NULL, "max-order block after drain");
+    if (big)
+        page_free(big, smp_pmm_max_order());
+    teardown();
+}
+
+TEST(exhaustion_gives_null_and_recovers)
+{
+    setup(64 * MiB, 1);
+    size_t total = pmm_total_pages(), n = 0;
+    void **list = NULL, *p;
+    while ((p = page_alloc(2)) != NULL) {   /* 16 KiB blocks until dry */
+        *(void **)p = list;
+        list = p;
+        n++;
+    }
+    CHECK(pmm_free_pages() < 4, "order-2 exhaustion leaves %zu free pages", pmm_free_pages());
+    CHECK(n * 4 + pmm_free_pages() == total, "counted %zu blocks", n);
+    CHECK(pmm_check() == 0, "check when exhausted");
+    while (list) {
+        void **next = *list;
+        page_free(list, 2);
+        list = next;
+    }
+    CHECK(pmm_free_pages() == total, "free == total (cached pages count as free)");
+    pmm_drain();
+    CHECK(pmm_check() == 0, "check");
+    teardown();
+}
+
+/* Misuse: each must panic with the address and a reason. */
+static void free_outside(void *a) { (void)a; page_free((char *)region - 4096, 0); }
+static void free_misaligned(void *a) { (void)a; char *p = page_alloc(0); page_free(p + 8, 0); }
+static void free_twice(void *a) { (void)a; char *p = page_alloc(0); page_free(p, 0); page_free(p, 0); }
+static void free_twice_big(void *a) { (void)a; char *p = page_alloc(6); page_free(p, 6); page_free(p, 6); }
+static void free_tail(void *a) { (void)a; char *p = page_alloc(1); page_free(p + 4096, 0); }
+static void free_never_allocated(void *a) { (void)a; char *p = page_alloc(3); page_free(p, 3); page_free(p + 4096, 0); }
+
+TEST(bad_page_free_panics_with_reason)
+{
+    setup(64 * MiB, 1);
+    CHECK(expect_panic(free_outside, NULL, "outside the managed region"), "outside");
+    CHECK(expect_panic(free_misaligned, NULL, "not aligned to its order"), "misaligned");
+    CHECK(expect_panic(free_twice, NULL, "double free"), "double free (cached order)");
+    CHECK(expect_panic(free_twice_big, NULL, "double free"), "double free (zone order)");
+    CHECK(expect_panic(free_tail, NULL, "not the start of an allocated block"), "tail page");
+    CHECK(expect_panic(free_never_allocated, NULL, "page_free(0x"), "address printed");
+    teardown();
+}
+
+static void free_wrong_order2(void *a)
+{
+    (void)a;
+    char *p = page_alloc(1);   /* order 1: 8 KiB aligned, so order-0 checks pass */
+    page_free(p, 0);
+}
+
+TEST(wrong_order_panics)
+{
+    setup(64 * MiB, 1);
+    CHECK(expect_panic(free_wrong_order2, NULL, "freed with order 0 but allocated with order 1"), "order");
+    teardown();
+}
+
+TEST(check_detects_corruption)
+{
+    /* pmm_check must be able to fail.  White-box: flip descriptors the way
+     * a stray write would, expect a violation, restore, expect a pass. */
+    setup(64 * MiB, 1);
+    struct smp_pmm *m = smp_pmm_state;
+    CHECK(pmm_check() == 0, "clean");
+    struct smp_page *head = &m->pages[0];
+    uint8_t saved = head->state;
+    head->state = PG_PCP;                    /* free block claims to be cached */
+    CHECK(pmm_check() != 0, "free block marked cached not detected");
+    head->state = saved;
+    struct smp_page *tail = &m->pages[1];    /* page 1 is a tail of a big free block */
+    CHECK(tail->state == PG_TAIL, "page 1 should be a tail");
+    tail->state = PG_ALLOC;
+    tail->order = 0;
+    CHECK(pmm_check() != 0, "page in two blocks not detected");
+    tail->state = PG_TAIL;
+    CHECK(pmm_check() == 0, "clean again");
+    teardown();
+}
+
+int main(void)
+{
+    return RUN_TESTS(every_order_is_aligned, random_split_merge_sweeps,
+                     exhaustion_gives_null_and_recovers, bad_page_free_panics_with_reason,
+                     wrong_order_panics, check_detects_corruption);
+}
