@@ -1,0 +1,50 @@
+/*
+ * Sleep locks: long-term locks (held across device I/O) whose waiters sleep
+ * through the port's smp_port_sleep/smp_port_wakeup instead of spinning.
+ *
+ * A sleep lock is guarded by a small spinlock of its own.  That spinlock is
+ * deliberately NOT registered for the lock report: a buffer cache has one
+ * sleep lock per buffer (thousands), while the report registry holds 512
+ * locks and must keep room for the kmem/bcache locks it exists to show.
+ *
+ * Ownership: the port has no "current thread" hook, so a sleep lock records
+ * the CPU that took it for diagnostics only (a kernel thread holding a sleep
+ * lock may sleep and resume on another CPU).  smp_sleeplock_locked therefore
+ * answers "is it held by someone", not "by me".
+ *
+ * Thread safety: every call may be made from any CPU, never from an interrupt
+ * handler (acquire may sleep).  Never acquire with a spinlock held.
+ */
+#ifndef SMPMEM_SLEEPLOCK_H
+#define SMPMEM_SLEEPLOCK_H
+
+#include <smpmem/spinlock.h>
+
+struct smp_sleeplock {
+    struct smp_spinlock lk;   /* guards every field below */
+    int locked;               /* 1 while held */
+    int cpu;                  /* CPU that acquired it (diagnostics); -1 when free */
+    unsigned waiters;         /* sleepers in acquire: release wakes only if > 0 */
+    const char *name;         /* static string, for panics */
+};
+
+/* Initialise s free.  name must outlive the lock. */
+void smp_sleeplock_init(struct smp_sleeplock *s, const char *name);
+
+/* Take s, sleeping while another holder has it. */
+void smp_sleeplock_acquire(struct smp_sleeplock *s);
+
+/* Release s and wake its sleepers.  Panics if s is not held. */
+void smp_sleeplock_release(struct smp_sleeplock *s);
+
+/* Nonzero iff s is held (by anyone; see "Ownership" above). */
+int smp_sleeplock_locked(struct smp_sleeplock *s);
+
+#ifndef SMPMEM_NO_SHORT_NAMES
+#define sleeplock_init     smp_sleeplock_init
+#define sleeplock_acquire  smp_sleeplock_acquire
+#define sleeplock_release  smp_sleeplock_release
+#define sleeplock_locked   smp_sleeplock_locked
+#endif
+
+#endif

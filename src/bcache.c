@@ -1,0 +1,563 @@
+/*
+ * The buffer cache (interface and rules for callers: include/smpmem/bcache.h).
+ *
+ * Lock order (a CPU takes locks only in this order, never the reverse):
+ *   1. "bcache"            the eviction lock: at most one miss at a time
+ *                          chooses and moves a victim buffer;
+ *   2. "bcache.bucketN"    bucket locks; a CPU holds at most two, and then
+ *                          takes the lower index first;
+ *   3. a buffer's sleep-lock guard (sleeplock.c), never held together with
+ *      1 or 2: sleep locks are acquired after every spinlock is dropped.
+ * The hit path takes only its bucket lock.  A miss drops its bucket lock,
+ * takes "bcache", picks the victim, then locks the victim's bucket and the
+ * target bucket in increasing index and re-checks the target bucket for the
+ * block (another CPU may have inserted it between the drop and now).  Since
+ * every CPU that could insert the block into the target bucket does so
+ * under "bcache" and the target bucket lock, a block is never cached twice.
+ *
+ * What each lock protects:
+ *   bucket lock   the bucket's list and, for buffers on it: dev, blockno,
+ *                 next, prev, and writes of refcnt and last_use; the bucket's
+ *                 hit counter.
+ *   "bcache"      writes of every buffer's `bucket` field; the miss
+ *                 statistics; sleeping for a free buffer (chan = &waiters).
+ *   sleep lock    a held buffer's valid flag and data.
+ * refcnt and last_use are atomics so the eviction scan may read them without
+ * bucket locks; the victim's refcnt is re-checked under its bucket lock.
+ *
+ * Waiting for a free buffer (no lost wakeup): the waiter increments
+ * `waiters` (seq_cst) under "bcache", re-scans, and sleeps releasing
+ * "bcache" atomically.  A releaser stores refcnt = 0 (seq_cst), then reads
+ * `waiters`; if nonzero it wakes under "bcache".  In the single total order
+ * either the releaser sees the waiter, or the waiter's re-scan sees the free
+ * buffer.
+ *
+ * LRU: a buffer's last_use is the value of a global atomic tick when its
+ * refcnt last dropped to 0; a miss reuses the free buffer with the smallest.
+ */
+#include <smpmem/bcache.h>
+#include <smpmem/bdev.h>
+#include <smpmem/pmm.h>
+#include <smpmem/port.h>
+#include "fmt.h"
+
+#define CACHELINE 64
+#define MAX_BUCKETS 4093
+
+struct bucket {
+    _Alignas(CACHELINE) struct smp_spinlock lock;
+    struct smp_buf *head;          /* most recently inserted first */
+    unsigned long hits;            /* bread hits in this bucket */
+    char name[24];                 /* "bcache.bucketN": outlives the lock */
+};
+
+struct bcache {
+    _Alignas(CACHELINE) struct smp_spinlock lock;   /* "bcache": eviction */
+    unsigned nbuf, nbucket, block_size;
+    struct smp_buf *bufs;          /* nbuf buffers, one kalloc block */
+    atomic_uint waiters;           /* misses sleeping for a free buffer */
+    unsigned long misses, evictions, races, waits;  /* under lock */
+    _Alignas(CACHELINE) atomic_uint_least64_t tick; /* LRU clock */
+    _Alignas(CACHELINE) atomic_ulong dev_reads, dev_writes, read_errors, write_errors;
+    struct bucket buckets[];       /* nbucket of them */
+};
+
+static struct bcache *cache;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int is_prime(unsigned n)
+{
+    if (n < 2)
+        return 0;
+    for (unsigned d = 2; d * d <= n; d++)
+        if (n % d == 0)
+            return 0;
+    return 1;
+}
+
+static unsigned hash_of(const struct bcache *c, unsigned dev, uint64_t blockno)
+{
+    /* Consecutive blocks land in consecutive buckets (a prime count spreads
+     * strided patterns too); devices are offset from each other. */
+    uint64_t key = blockno + (uint64_t)dev * 0x9e3779b1u;
+    return (unsigned)(key % c->nbucket);
+}
+
+static struct bcache *need_cache(const char *who)
+{
+    struct bcache *c = cache;
+    if (!c)
+        smp_panic(who, "buffer cache not initialised");
+    return c;
+}
+
+/* Panic unless b is one of the cache's buffers. */
+static struct bcache *check_buf(struct smp_buf *b, const char *who)
+{
+    struct bcache *c = need_cache(who);
+    uintptr_t lo = (uintptr_t)c->bufs, p = (uintptr_t)b;
+    if (p < lo || p >= lo + (uintptr_t)c->nbuf * sizeof *b || (p - lo) % sizeof *b)
+        smp_panic_at(who, p, "not a buffer of the buffer cache");
+    return c;
+}
+
+static void list_remove(struct bucket *bk, struct smp_buf *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        bk->head = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->next = b->prev = 0;
+}
+
+static void list_push(struct bucket *bk, struct smp_buf *b)
+{
+    b->prev = 0;
+    b->next = bk->head;
+    if (bk->head)
+        bk->head->prev = b;
+    bk->head = b;
+}
+
+static struct smp_buf *lookup(struct bucket *bk, unsigned dev, uint64_t blockno)
+{
+    for (struct smp_buf *b = bk->head; b; b = b->next)
+        if (b->dev == dev && b->blockno == blockno)
+            return b;
+    return 0;
+}
+
+/* Lock buckets i and j (possibly equal) in increasing index. */
+static void lock_pair(struct bcache *c, unsigned i, unsigned j)
+{
+    unsigned lo = i < j ? i : j, hi = i < j ? j : i;
+    smp_lock_acquire(&c->buckets[lo].lock);
+    if (hi != lo)
+        smp_lock_acquire(&c->buckets[hi].lock);
+}
+
+static void unlock_pair(struct bcache *c, unsigned i, unsigned j)
+{
+    smp_lock_release(&c->buckets[i].lock);
+    if (i != j)
+        smp_lock_release(&c->buckets[j].lock);
+}
+
+/* The free buffer released longest ago, or NULL if all are in use.
+ * Called with c->lock held; reads refcnt/last_use without bucket locks. */
+static struct smp_buf *pick_victim(struct bcache *c)
+{
+    struct smp_buf *best = 0;
+    uint64_t best_use = 0;
+    for (unsigned i = 0; i < c->nbuf; i++) {
+        struct smp_buf *b = &c->bufs[i];
+        if (atomic_load(&b->refcnt) != 0)
+            continue;
+        uint64_t use = atomic_load_explicit(&b->last_use, memory_order_relaxed);
+        if (!best || use < best_use) {
+            best = b;
+            best_use = use;
+        }
+    }
+    return best;
+}
+
+/* Drop one reference (brelse, bunpin, failed bread).  The caller no longer
+ * holds b's sleep lock. */
+static void unref(struct bcache *c, struct smp_buf *b, const char *who)
+{
+    struct bucket *bk = &c->buckets[b->bucket];
+    smp_lock_acquire(&bk->lock);
+    unsigned r = atomic_load_explicit(&b->refcnt, memory_order_relaxed);
+    if (r == 0) {
+        smp_lock_release(&bk->lock);
+        smp_panic_at(who, (uintptr_t)b, "buffer has no reference to drop");
+    }
+    if (r == 1)
+        atomic_store_explicit(&b->last_use, atomic_fetch_add(&c->tick, 1) + 1,
+                              memory_order_relaxed);
+    atomic_store(&b->refcnt, r - 1);            /* seq_cst: see the header */
+    smp_lock_release(&bk->lock);
+    if (r == 1 && atomic_load(&c->waiters)) {
+        smp_lock_acquire(&c->lock);
+        smp_port_wakeup(&c->waiters);
+        smp_lock_release(&c->lock);
+    }
+}
+
+/* ---- the lookup: a referenced buffer for (dev, blockno), sleep-locked --- */
+
+static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
+{
+    unsigned h = hash_of(c, dev, blockno);
+    struct bucket *bk = &c->buckets[h];
+    struct smp_buf *b;
+
+    for (;;) {
+        /* Hit path: this bucket's lock only. */
+        smp_lock_acquire(&bk->lock);
+        b = lookup(bk, dev, blockno);
+        if (b) {
+            atomic_fetch_add(&b->refcnt, 1);
+            bk->hits++;
+            smp_lock_release(&bk->lock);
+            break;
+        }
+        smp_lock_release(&bk->lock);
+
+        /* Miss path: lock order "bcache" -> buckets in increasing index. */
+        smp_lock_acquire(&c->lock);
+        for (;;) {
+            struct smp_buf *v = pick_victim(c);
+            if (!v) {
+                atomic_fetch_add(&c->waiters, 1);
+                v = pick_victim(c);
+                if (!v) {
+                    c->waits++;
+                    smp_port_sleep(&c->waiters, &c->lock);
+                    atomic_fetch_sub(&c->waiters, 1);
+                    break;      /* start over: the block may be cached now */
+                }
+                atomic_fetch_sub(&c->waiters, 1);
+            }
+            unsigned vb = v->bucket;
+            lock_pair(c, vb, h);
+            if (atomic_load(&v->refcnt) != 0) {
+                /* A hit took it between the scan and the lock. */
+                unlock_pair(c, vb, h);
+                continue;
+            }
+            b = lookup(bk, dev, blockno);
+            if (b) {
+                /* Another CPU missed the same block and inserted it first. */
+                atomic_fetch_add(&b->refcnt, 1);
+                c->races++;
+                unlock_pair(c, vb, h);
+                break;
+            }
+            c->misses++;
+            if (v->dev != SMP_BCACHE_NODEV)
+                c->evictions++;
+            list_remove(&c->buckets[vb], v);
+            v->dev = dev;
+            v->blockno = blockno;
+            v->valid = 0;   /* free buffer: no sleep-lock holder to race */
+            atomic_store(&v->refcnt, 1);
+            v->bucket = h;
+            list_push(bk, v);
+            unlock_pair(c, vb, h);
+            b = v;
+            break;
+        }
+        smp_lock_release(&c->lock);
+        if (b)
+            break;
+    }
+    smp_sleeplock_acquire(&b->lock);
+    return b;
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+struct smp_buf *smp_bread_err(unsigned dev, uint64_t blockno, int *err)
+{
+    struct bcache *c = need_cache("bread");
+    int r = 0;
+    if (!smp_bdev_present(dev))
+        r = SMP_ENODEV;
+    else if (blockno >= smp_bdev_nblocks(dev) || smp_bdev_block_size(dev) != c->block_size)
+        r = SMP_EINVAL;
+    if (r) {
+        if (err)
+            *err = r;
+        return 0;
+    }
+    struct smp_buf *b = bget(c, dev, blockno);
+    if (!b->valid) {
+        atomic_fetch_add_explicit(&c->dev_reads, 1, memory_order_relaxed);
+        r = smp_bdev_read(dev, blockno, b->data);
+        if (r) {
+            /* Leave the buffer in place, invalid: the next bread retries. */
+            atomic_fetch_add_explicit(&c->read_errors, 1, memory_order_relaxed);
+            smp_sleeplock_release(&b->lock);
+            unref(c, b, "bread");
+            if (err)
+                *err = r;
+            return 0;
+        }
+        b->valid = 1;
+    }
+    if (err)
+        *err = 0;
+    return b;
+}
+
+struct smp_buf *smp_bread(unsigned dev, uint64_t blockno)
+{
+    return smp_bread_err(dev, blockno, 0);
+}
+
+int smp_bwrite(struct smp_buf *b)
+{
+    struct bcache *c = check_buf(b, "bwrite");
+    if (!smp_sleeplock_locked(&b->lock))
+        smp_panic_at("bwrite", (uintptr_t)b, "buffer not locked (not from bread, or released)");
+    atomic_fetch_add_explicit(&c->dev_writes, 1, memory_order_relaxed);
+    int r = smp_bdev_write(b->dev, b->blockno, b->data);
+    if (r) {
+        atomic_fetch_add_explicit(&c->write_errors, 1, memory_order_relaxed);
+        return r;
+    }
+    b->valid = 1;
+    return 0;
+}
+
+void smp_brelse(struct smp_buf *b)
+{
+    struct bcache *c = check_buf(b, "brelse");
+    if (!smp_sleeplock_locked(&b->lock))
+        smp_panic_at("brelse", (uintptr_t)b,
+                     "buffer not locked: released twice, or not from bread");
+    smp_sleeplock_release(&b->lock);
+    unref(c, b, "brelse");
+}
+
+void smp_bpin(struct smp_buf *b)
+{
+    struct bcache *c = check_buf(b, "bpin");
+    struct bucket *bk = &c->buckets[b->bucket];
+    smp_lock_acquire(&bk->lock);
+    if (atomic_load_explicit(&b->refcnt, memory_order_relaxed) == 0) {
+        smp_lock_release(&bk->lock);
+        smp_panic_at("bpin", (uintptr_t)b, "buffer not held: pin it while holding it");
+    }
+    atomic_fetch_add(&b->refcnt, 1);
+    smp_lock_release(&bk->lock);
+}
+
+void smp_bunpin(struct smp_buf *b)
+{
+    struct bcache *c = check_buf(b, "bunpin");
+    unref(c, b, "bunpin");
+}
+
+/* ---- setup and teardown ------------------------------------------------ */
+
+static void free_cache(struct bcache *c)
+{
+    if (c->bufs) {
+        for (unsigned i = 0; i < c->nbuf; i++)
+            smp_kfree(c->bufs[i].data);
+        smp_kfree(c->bufs);
+    }
+    smp_lock_forget_range(c, (char *)c + sizeof *c + c->nbucket * sizeof(struct bucket));
+    smp_kfree(c);
+}
+
+int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket)
+{
+    if (nbuf == 0 || block_size == 0 || nbucket > MAX_BUCKETS || !is_prime(nbucket))
+        return SMP_EINVAL;
+    if (cache)
+        return SMP_EBUSY;
+    struct bcache *c = smp_kalloc(sizeof *c + nbucket * sizeof(struct bucket));
+    if (!c)
+        return SMP_ENOMEM;
+    c->nbuf = nbuf;
+    c->nbucket = nbucket;
+    c->block_size = block_size;
+    c->bufs = 0;
+    atomic_init(&c->waiters, 0);
+    c->misses = c->evictions = c->races = c->waits = 0;
+    atomic_init(&c->tick, 0);
+    atomic_init(&c->dev_reads, 0);
+    atomic_init(&c->dev_writes, 0);
+    atomic_init(&c->read_errors, 0);
+    atomic_init(&c->write_errors, 0);
+    smp_lock_init(&c->lock, "bcache");
+    for (unsigned i = 0; i < nbucket; i++) {
+        struct bucket *bk = &c->buckets[i];
+        struct smp_fmt f;
+        smp_fmt_init(&f, bk->name, sizeof bk->name);
+        smp_fmt_str(&f, "bcache.bucket");
+        smp_fmt_dec(&f, i);
+        bk->head = 0;
+        bk->hits = 0;
+        smp_lock_init(&bk->lock, bk->name);
+    }
+    c->bufs = smp_kalloc((size_t)nbuf * sizeof(struct smp_buf));
+    if (!c->bufs) {
+        free_cache(c);
+        return SMP_ENOMEM;
+    }
+    for (unsigned i = 0; i < nbuf; i++)
+        c->bufs[i].data = 0;
+    for (unsigned i = 0; i < nbuf; i++) {
+        struct smp_buf *b = &c->bufs[i];
+        b->data = smp_kalloc(block_size);
+        if (!b->data) {
+            free_cache(c);
+            return SMP_ENOMEM;
+        }
+        /* Free buffers cache nothing; spread them so early misses do not
+         * all lock one bucket.  NODEV never matches a lookup (bread checks
+         * that dev is registered, and dev < SMP_BDEV_MAX). */
+        b->dev = SMP_BCACHE_NODEV;
+        b->blockno = i;
+        b->bucket = i % nbucket;
+        atomic_init(&b->refcnt, 0);
+        atomic_init(&b->last_use, 0);
+        b->valid = 0;
+        smp_sleeplock_init(&b->lock, "buffer");
+        list_push(&c->buckets[b->bucket], b);
+    }
+    cache = c;
+    return 0;
+}
+
+int smp_bcache_init(unsigned nbuf, unsigned block_size)
+{
+    return smp_bcache_init_buckets(nbuf, block_size, SMP_BCACHE_NBUCKET);
+}
+
+int smp_bcache_reset(void)
+{
+    struct bcache *c = cache;
+    if (!c)
+        return 0;
+    for (unsigned i = 0; i < c->nbuf; i++)
+        if (atomic_load(&c->bufs[i].refcnt))
+            return SMP_EBUSY;
+    cache = 0;
+    free_cache(c);
+    return 0;
+}
+
+/* ---- statistics and checks --------------------------------------------- */
+
+static void lock_all(struct bcache *c)
+{
+    smp_lock_acquire(&c->lock);
+    for (unsigned i = 0; i < c->nbucket; i++)
+        smp_lock_acquire(&c->buckets[i].lock);
+}
+
+static void unlock_all(struct bcache *c)
+{
+    for (unsigned i = c->nbucket; i-- > 0;)
+        smp_lock_release(&c->buckets[i].lock);
+    smp_lock_release(&c->lock);
+}
+
+int smp_bcache_stats(struct smp_bcache_stats *out)
+{
+    struct bcache *c = cache;
+    if (!c || !out)
+        return SMP_EINVAL;
+    lock_all(c);
+    out->nbuf = c->nbuf;
+    out->nbucket = c->nbucket;
+    out->block_size = c->block_size;
+    out->busy = 0;
+    for (unsigned i = 0; i < c->nbuf; i++)
+        out->busy += atomic_load(&c->bufs[i].refcnt) != 0;
+    out->hits = c->races;
+    for (unsigned i = 0; i < c->nbucket; i++)
+        out->hits += c->buckets[i].hits;
+    out->misses = c->misses;
+    out->evictions = c->evictions;
+    out->races = c->races;
+    out->waits = c->waits;
+    out->dev_reads = atomic_load(&c->dev_reads);
+    out->dev_writes = atomic_load(&c->dev_writes);
+    out->read_errors = atomic_load(&c->read_errors);
+    out->write_errors = atomic_load(&c->write_errors);
+    unlock_all(c);
+    return 0;
+}
+
+void smp_bcache_stats_reset(void)
+{
+    struct bcache *c = cache;
+    if (!c)
+        return;
+    lock_all(c);
+    for (unsigned i = 0; i < c->nbucket; i++)
+        c->buckets[i].hits = 0;
+    c->misses = c->evictions = c->races = c->waits = 0;
+    atomic_store(&c->dev_reads, 0);
+    atomic_store(&c->dev_writes, 0);
+    atomic_store(&c->read_errors, 0);
+    atomic_store(&c->write_errors, 0);
+    unlock_all(c);
+}
+
+unsigned smp_bcache_count(unsigned dev, uint64_t blockno)
+{
+    struct bcache *c = cache;
+    if (!c)
+        return 0;
+    unsigned n = 0;
+    lock_all(c);
+    for (unsigned i = 0; i < c->nbucket; i++)
+        for (struct smp_buf *b = c->buckets[i].head; b; b = b->next)
+            n += b->dev == dev && b->blockno == blockno;
+    unlock_all(c);
+    return n;
+}
+
+static int violation(struct smp_buf *b, unsigned bucket, const char *reason)
+{
+    char line[160];
+    struct smp_fmt f;
+    smp_fmt_init(&f, line, sizeof line);
+    smp_fmt_str(&f, "bcache_check: bucket ");
+    smp_fmt_dec(&f, bucket);
+    smp_fmt_str(&f, " buffer ");
+    smp_fmt_hex(&f, (uintptr_t)b);
+    smp_fmt_str(&f, ": ");
+    smp_fmt_str(&f, reason);
+    smp_fmt_str(&f, "\n");
+    smp_port_write(line, smp_strlen(line));
+    return -1;
+}
+
+int smp_bcache_check(void)
+{
+    struct bcache *c = cache;
+    if (!c)
+        return 0;
+    int bad = 0;
+    unsigned seen = 0;
+    lock_all(c);
+    for (unsigned i = 0; i < c->nbucket && !bad; i++) {
+        struct smp_buf *prev = 0;
+        for (struct smp_buf *b = c->buckets[i].head; b && !bad; prev = b, b = b->next) {
+            uintptr_t off = (uintptr_t)b - (uintptr_t)c->bufs;
+            if ((uintptr_t)b < (uintptr_t)c->bufs || off % sizeof *b ||
+                off / sizeof *b >= c->nbuf)
+                bad = violation(b, i, "list holds something that is not a buffer");
+            else if (++seen > c->nbuf)
+                bad = violation(b, i, "lists hold more entries than buffers (cycle?)");
+            else if (b->prev != prev)
+                bad = violation(b, i, "prev link does not match the list");
+            else if (b->bucket != i)
+                bad = violation(b, i, "bucket field names another bucket");
+            else if (b->dev != SMP_BCACHE_NODEV && hash_of(c, b->dev, b->blockno) != i)
+                bad = violation(b, i, "identity hashes to another bucket");
+            else if (b->dev == SMP_BCACHE_NODEV && atomic_load(&b->refcnt))
+                bad = violation(b, i, "a buffer caching nothing is referenced");
+            else if (b->dev != SMP_BCACHE_NODEV)
+                for (struct smp_buf *o = b->next; o && !bad; o = o->next)
+                    if (o->dev == b->dev && o->blockno == b->blockno)
+                        bad = violation(o, i, "block cached twice");
+        }
+    }
+    if (!bad && seen != c->nbuf)
+        bad = violation(0, 0, "buffers missing from the bucket lists");
+    unlock_all(c);
+    return bad;
+}

@@ -1,0 +1,61 @@
+/*
+ * Sleep locks (see include/smpmem/sleeplock.h), after xv6's sleeplock.c.
+ *
+ * Locks: s->lk guards locked, cpu and waiters.  It is held only for a few
+ * instructions and released (atomically, by smp_port_sleep) while a waiter
+ * sleeps, so no other lock is ever taken under it.
+ */
+#include <smpmem/sleeplock.h>
+#include <smpmem/port.h>
+#include "fmt.h"
+
+void smp_sleeplock_init(struct smp_sleeplock *s, const char *name)
+{
+    /* The guard spinlock is initialised by hand, not with smp_lock_init:
+     * it must not take a slot in the report registry (see the header). */
+    atomic_init(&s->lk.locked, 0);
+    atomic_init(&s->lk.cpu, -1);
+    s->lk.name = name;
+    atomic_init(&s->lk.n_acquire, 0);
+    atomic_init(&s->lk.n_contended, 0);
+    s->locked = 0;
+    s->cpu = -1;
+    s->waiters = 0;
+    s->name = name;
+}
+
+void smp_sleeplock_acquire(struct smp_sleeplock *s)
+{
+    smp_lock_acquire(&s->lk);
+    while (s->locked) {
+        s->waiters++;
+        smp_port_sleep(s, &s->lk);
+        s->waiters--;
+    }
+    s->locked = 1;
+    s->cpu = smp_port_cpu_id();
+    smp_lock_release(&s->lk);
+}
+
+void smp_sleeplock_release(struct smp_sleeplock *s)
+{
+    smp_lock_acquire(&s->lk);
+    if (!s->locked)
+        smp_panic(s->name, "sleep lock released while not held");
+    s->locked = 0;
+    s->cpu = -1;
+    /* Waking costs a system call on hosted ports: skip it when no one
+     * sleeps.  waiters is read under s->lk, which a sleeper holds from its
+     * check of `locked` until smp_port_sleep releases it. */
+    if (s->waiters)
+        smp_port_wakeup(s);
+    smp_lock_release(&s->lk);
+}
+
+int smp_sleeplock_locked(struct smp_sleeplock *s)
+{
+    smp_lock_acquire(&s->lk);
+    int r = s->locked;
+    smp_lock_release(&s->lk);
+    return r;
+}
