@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <smpmem/pmm.h>
 #include <smpmem/spinlock.h>
 #include "common.h"
@@ -173,6 +174,8 @@ int main(void)
     fflush(stdout);
 
     region = bench_map(REGION_BYTES, 1);
+    int progress = isatty(STDERR_FILENO);
+    int samples = 0, busy = 0;
     for (int r = -1; r < rounds; r++) {
         for (int t = 0; t < NTC; t++)
             for (int a = 0; a < NALLOC; a++) {
@@ -182,14 +185,13 @@ int main(void)
                 if (r >= 0) {
                     res[t][a].mops[r] = m;
                     res[t][a].spins[r] = s;
+                    samples++;
+                    busy += bench_others_running() > 0;
                 }
             }
-        if (r >= 0) {
-            fprintf(stderr, "\rround %d/%d done", r + 1, rounds);
-            fflush(stderr);
-        }
+        if (progress && r >= 0)
+            fprintf(stderr, "\rround %d/%d done%s", r + 1, rounds, r + 1 == rounds ? "\n" : "");
     }
-    fprintf(stderr, "\n");
 
     double med[NTC][NALLOC];
     struct bench_table *tab = bench_table_new(9, "threads",
@@ -212,6 +214,9 @@ int main(void)
            " per run of smp_lock_contended(\"kmem\"), failed test-and-sets on the\n"
            " allocator's locks)\n\n");
 
+    if (busy)
+        printf("warning: other tasks were runnable after %d of %d runs: the cores were\n"
+               "shared, so these figures are noisy; rerun on a quiet machine.\n\n", busy, samples);
     for (int t = 0; t < NTC; t++)
         if (thread_counts[t] == 2) {
             bench_target(stdout, "2 threads, smpmem/xv6", med[t][A_SMPMEM] / med[t][A_XV6], 1.5);

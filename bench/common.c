@@ -293,7 +293,25 @@ void bench_print_machine(FILE *out)
 #else
     const char *opt = "NOT optimised";
 #endif
-    fprintf(out, "machine: %ld online cores; %s, %s build\n", cores, cc, opt);
+    double load[1] = { -1 };
+    if (getloadavg(load, 1) != 1)
+        load[0] = -1;
+    fprintf(out, "machine: %ld online cores; %s, %s build; load %.2f, %d other tasks runnable\n",
+            cores, cc, opt, load[0], bench_others_running());
+}
+
+int bench_others_running(void)
+{
+    /* Fourth field of /proc/loadavg: "runnable/total"; runnable counts us. */
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f)
+        return -1;
+    double a, b, c;
+    int running = -1, total;
+    if (fscanf(f, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5)
+        running = -1;
+    fclose(f);
+    return running < 1 ? -1 : running - 1;
 }
 
 int bench_target(FILE *out, const char *what, double measured, double want)

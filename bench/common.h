@@ -108,10 +108,16 @@ void bench_table_free(struct bench_table *t);
 
 /* ---- reporting ----------------------------------------------------------- */
 
-/* One line about the machine: online cores, compiler, build flags note.
+/* One line about the machine: online cores, compiler, whether optimised,
+ * and the load (1-minute average, other runnable tasks now).
  * Thread counts above the core count time-share cores: worth knowing when
  * reading a table. */
 void bench_print_machine(FILE *out);
+
+/* Tasks other than the caller runnable right now (from /proc/loadavg; -1 if
+ * unknown).  A benchmark that samples this between runs can warn that the
+ * cores were shared and the figures are noisy. */
+int bench_others_running(void);
 
 /* Print "target: <what>: measured X (want >= T): met" or "NOT met".
  * Returns 1 if met.  Never aborts: targets are reported, not asserted. */
