@@ -1,8 +1,16 @@
 /*
- * kalloc/kfree: route a request by size.  (First version: every request is
- * served by whole buddy blocks; the slab layer for small sizes comes next.)
+ * kalloc/kfree: route by size, validate frees.
+ *
+ *   size <= 2 KiB   power-of-two class: objcache.c (per-CPU) over slab.c
+ *   size  > 2 KiB   a buddy block of 2^order pages (per-CPU page cache for
+ *                   orders < 4, the zone above)
+ *
+ * Alignment falls out of the layout: classes are powers of two carved from
+ * size-aligned slabs, and buddy blocks are aligned to their size.  kfree
+ * finds the size from the page descriptor of the pointer, so no header
+ * precedes any object.  Locks: none of its own (see the layers it calls).
  */
-#include "pmm_internal.h"
+#include "slab.h"
 #include "fmt.h"
 
 static unsigned order_for(size_t size)
@@ -16,21 +24,61 @@ static unsigned order_for(size_t size)
 void *smp_kalloc(size_t size)
 {
     struct smp_pmm *m = smp_pmm_state;
-    if (!m || size == 0 || size > (SMP_PAGE_SIZE << m->zone.max_order))
+    if (!m || size == 0)
+        return 0;
+    if (size <= SMP_MAX_SMALL)
+        return smp_objcache_alloc(m, smp_class_of(size));
+    if (size > (SMP_PAGE_SIZE << m->zone.max_order))
         return 0;
     return smp_page_alloc(order_for(size));
 }
 
-static struct smp_page *block_of(struct smp_pmm *m, void *p, const char *who)
+/* Classify p for kfree/usable_size: returns the slab class (>= 0) or -1 for
+ * a page block (*order set); panics with the reason for anything else. */
+static int classify(struct smp_pmm *m, void *p, unsigned *order, const char *who)
 {
     uintptr_t addr = (uintptr_t)p;
     if (!m)
         smp_panic_at(who, addr, "smpmem is not initialised");
     if (addr < m->base || addr - m->base >= (uintptr_t)m->npages << SMP_PAGE_SHIFT)
         smp_panic_at(who, addr, "address outside the managed region");
-    if (addr & (SMP_PAGE_SIZE - 1))
-        smp_panic_at(who, addr, "not the start of a block");
-    return &m->pages[smp_page_index(m, addr)];
+    uint32_t idx = smp_page_index(m, addr);
+    struct smp_page *pg = &m->pages[idx];
+    switch (pg->state) {
+    case PG_ALLOC:
+        if (addr & (SMP_PAGE_SIZE - 1))
+            smp_panic_at(who, addr, "not at the start of its block (a page block)");
+        *order = pg->order;
+        return -1;
+    case PG_BUDDY:
+    case PG_PCP:
+        smp_panic_at(who, addr, "block is not allocated (double free?)");
+    case PG_SLAB:
+    case PG_TAIL: {
+        uint32_t h = pg->state == PG_SLAB ? idx : smp_slab_head(m, addr);
+        if (h == SMP_NIL) {
+            uint32_t b = smp_block_head(m, idx);
+            unsigned st = b == SMP_NIL ? PG_TAIL : m->pages[b].state;
+            smp_panic_at(who, addr, st == PG_BUDDY || st == PG_PCP
+                ? "inside a free block: not allocated (double free?)"
+                : "not the start of a block (inside a larger block)");
+        }
+        unsigned cls = m->pages[h].cls;
+        size_t size = smp_class_size(cls);
+        if (addr & (size - 1)) {
+            char reason[96];
+            struct smp_fmt f;
+            smp_fmt_init(&f, reason, sizeof reason);
+            smp_fmt_str(&f, "not at a block start of its class (size ");
+            smp_fmt_dec(&f, size);
+            smp_fmt_str(&f, ")");
+            smp_panic_at(who, addr, reason);
+        }
+        return (int)cls;
+    }
+    default:
+        smp_panic_at(who, addr, "page descriptor corrupt");
+    }
 }
 
 void smp_kfree(void *p)
@@ -38,15 +86,18 @@ void smp_kfree(void *p)
     if (!p)
         return;
     struct smp_pmm *m = smp_pmm_state;
-    struct smp_page *pg = block_of(m, p, "kfree");
-    if (pg->state != PG_ALLOC)
-        smp_page_validate_free(m, smp_page_index(m, (uintptr_t)p), pg->order, "kfree");
-    smp_page_free(p, pg->order);
+    unsigned order;
+    int cls = classify(m, p, &order, "kfree");
+    if (cls >= 0)
+        smp_objcache_free(m, (unsigned)cls, p);
+    else
+        smp_page_free(p, order);
 }
 
 size_t smp_kalloc_usable_size(void *p)
 {
     struct smp_pmm *m = smp_pmm_state;
-    struct smp_page *pg = block_of(m, p, "kalloc_usable_size");
-    return SMP_PAGE_SIZE << pg->order;
+    unsigned order;
+    int cls = classify(m, p, &order, "kalloc_usable_size");
+    return cls >= 0 ? smp_class_size((unsigned)cls) : SMP_PAGE_SIZE << order;
 }

@@ -3,10 +3,16 @@
  * below SMP_PCP_ORDERS) and the zone, free-page accounting, drain, and the
  * invariant checker.
  *
- * Lock order (see pcp.c): pcp[cpu].lock -> zone.lock.  smp_pmm_check takes
- * every pcp lock in increasing CPU id, then the zone lock.
+ * Lock order (the whole library):
+ *   1. oc[cpu].lock        per-CPU object cache  (objcache.c)
+ *   2. slab[class].lock    shared slabs of a size class (slab.c)
+ *   3. pcp[cpu].lock       per-CPU page cache (pcp.c)
+ *   4. zone.lock           the buddy (buddy.c)
+ * No path holds two locks of the same level, except smp_pmm_check, which
+ * takes every lock of each level in increasing index, level by level.
  */
 #include "pmm_internal.h"
+#include "slab.h"
 #include "fmt.h"
 
 struct smp_pmm *smp_pmm_state;
@@ -63,6 +69,8 @@ int smp_pmm_init(void *start, void *end, int ncpu)
     m->region_hi = end;
     smp_buddy_init(m);
     smp_pcp_init(m);
+    smp_slab_init(m);
+    smp_objcache_init(m);
     smp_pmm_state = m;
     return 0;
 }
@@ -135,6 +143,20 @@ void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
     }
 }
 
+uint32_t smp_block_head(struct smp_pmm *m, uint32_t idx)
+{
+    uint64_t pfn = m->base_pfn + idx;
+    for (unsigned k = 0; k <= m->zone.max_order; k++) {
+        uint64_t h = pfn & ~((1ULL << k) - 1);
+        if (h < m->base_pfn)
+            break;
+        struct smp_page *pg = &m->pages[h - m->base_pfn];
+        if (pg->state != PG_TAIL)
+            return pg->order >= k ? (uint32_t)(h - m->base_pfn) : SMP_NIL;
+    }
+    return SMP_NIL;
+}
+
 void smp_page_free(void *p, unsigned order)
 {
     struct smp_pmm *m = smp_pmm_state;
@@ -182,6 +204,10 @@ size_t smp_pmm_free_pages(void)
 
 void smp_pmm_drain_all(struct smp_pmm *m)
 {
+    /* Top down: objects to slabs, empty slabs to the page caches, cached
+     * pages to the buddy. */
+    smp_objcache_drain_all(m);
+    smp_slab_release_empty(m);
     for (int cpu = 0; cpu < m->ncpu; cpu++)
         smp_pcp_drain_cpu(m, cpu);
 }
@@ -225,7 +251,12 @@ int smp_check_fail(struct smp_pmm *m, uint32_t idx, const char *reason)
 }
 
 /* The descriptor walk (see the invariant in pmm_internal.h). */
-static int walk_locked(struct smp_pmm *m, size_t *nbuddy, size_t *npcp, size_t *held)
+struct walk {
+    size_t nbuddy, npcp, held;
+    size_t slabs[SMP_NCLASSES], inuse[SMP_NCLASSES];
+};
+
+static int walk_locked(struct smp_pmm *m, struct walk *w)
 {
     uint32_t i = 0;
     while (i < m->npages) {
@@ -246,7 +277,7 @@ static int walk_locked(struct smp_pmm *m, size_t *nbuddy, size_t *npcp, size_t *
                 return smp_check_fail(m, i + j, "page claimed by two blocks");
         switch (pg->state) {
         case PG_BUDDY: {
-            (*nbuddy)++;
+            w->nbuddy++;
             uint64_t bud = (m->base_pfn + i) ^ (1ULL << o);
             if (o < m->zone.max_order && bud >= m->base_pfn &&
                 bud + (1ULL << o) <= m->base_pfn + m->npages) {
@@ -259,10 +290,19 @@ static int walk_locked(struct smp_pmm *m, size_t *nbuddy, size_t *npcp, size_t *
         case PG_PCP:
             if (o >= SMP_PCP_ORDERS)
                 return smp_check_fail(m, i, "cached block of an uncached order");
-            (*npcp)++;
+            w->npcp++;
             break;
+        case PG_SLAB: {
+            int rc = smp_slab_check_one_locked(m, i);
+            if (rc)
+                return rc;
+            w->slabs[pg->cls]++;
+            w->inuse[pg->cls] += pg->inuse;
+            w->held += 1UL << o;
+            break;
+        }
         default:
-            *held += 1UL << o;
+            w->held += 1UL << o;
             break;
         }
         i += 1U << o;
@@ -275,19 +315,28 @@ int smp_pmm_check(void)
     struct smp_pmm *m = smp_pmm_state;
     if (!m)
         return SMP_EINVAL;
+    smp_objcache_lock_all(m);
+    smp_slab_lock_all(m);
     for (int cpu = 0; cpu < m->ncpu; cpu++)
         smp_lock_acquire(&m->pcp[cpu].lock);
     smp_lock_acquire(&m->zone.lock);
-    size_t nbuddy = 0, npcp = 0, held = 0, listed = 0;
-    int rc = walk_locked(m, &nbuddy, &npcp, &held);
+    struct walk w = { 0 };
+    size_t listed = 0, cached[SMP_NCLASSES] = { 0 };
+    int rc = walk_locked(m, &w);
     if (!rc)
-        rc = smp_buddy_check_locked(m, nbuddy, &listed);
+        rc = smp_buddy_check_locked(m, w.nbuddy, &listed);
     if (!rc)
-        rc = smp_pcp_check_locked(m, npcp);
-    if (!rc && held + smp_pmm_free_pages() != m->npages)
+        rc = smp_pcp_check_locked(m, w.npcp);
+    if (!rc)
+        rc = smp_objcache_check_locked(m, cached);
+    if (!rc)
+        rc = smp_slab_check_locked(m, w.slabs, w.inuse, cached);
+    if (!rc && w.held + smp_pmm_free_pages() != m->npages)
         rc = smp_check_fail(m, SMP_NIL, "free + held pages do not add up to the total");
     smp_lock_release(&m->zone.lock);
     for (int cpu = m->ncpu - 1; cpu >= 0; cpu--)
         smp_lock_release(&m->pcp[cpu].lock);
+    smp_slab_unlock_all(m);
+    smp_objcache_unlock_all(m);
     return rc;
 }

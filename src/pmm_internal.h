@@ -75,6 +75,40 @@ struct smp_zone {
     unsigned max_order;              /* largest order a block can have here */
 };
 
+/* Object layer (slab.c, objcache.c); classes 8 B .. 2 KiB. */
+#define SMP_OBJ_CLASSES 9
+
+/* One magazine: a LIFO chain of free objects linked through first words. */
+struct smp_magazine {
+    void *head;
+    unsigned count;
+};
+
+/* Per-CPU object cache: two magazines per class (Bonwick): the loaded one
+ * serves allocs and frees; the previous one absorbs a full or empty swing
+ * so a CPU oscillating at a boundary does not ping-pong batches.  lock
+ * protects everything here (the owner is the usual taker; pmm_drain and
+ * pmm_check take it from other CPUs). */
+struct smp_objcache {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    struct smp_magazine loaded[SMP_OBJ_CLASSES];
+    struct smp_magazine previous[SMP_OBJ_CLASSES];
+    char name[16];                   /* "kmem.objN" */
+};
+
+/* Shared slab state of one class.  lock protects the lists and every
+ * PG_SLAB descriptor of this class (freelist, inuse, aux, links). */
+struct smp_slab_class {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    uint32_t partial;                /* slabs with free objects, some in use */
+    uint32_t empty;                  /* slabs with nothing in use */
+    unsigned nempty;
+    unsigned nslabs;                 /* all slabs of this class */
+    unsigned size, order, per_slab;  /* object size, slab order, objects per slab */
+    unsigned batch;                  /* objects per magazine */
+    char name[16];                   /* "kmem.slabN" */
+};
+
 struct smp_pmm {
     uintptr_t base;                  /* address of page index 0 */
     uint64_t base_pfn;
@@ -86,6 +120,8 @@ struct smp_pmm {
     unsigned pcp_high[SMP_PCP_ORDERS];   /* drain when a list grows past this */
     struct smp_zone zone;
     struct smp_pcp pcp[SMP_MAX_CPUS];
+    struct smp_slab_class slab[SMP_OBJ_CLASSES];
+    struct smp_objcache oc[SMP_MAX_CPUS];
 };
 
 extern struct smp_pmm *smp_pmm_state;
@@ -119,6 +155,8 @@ void smp_pmm_drain_all(struct smp_pmm *m);
 /* Panics unless idx heads an allocated block of this order (cheap checks). */
 void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
                             const char *who);
+/* Head index of the block containing page idx (a racy hint, for messages). */
+uint32_t smp_block_head(struct smp_pmm *m, uint32_t idx);
 /* Print "pmm_check: page ADDR: REASON" and return -1. */
 int smp_check_fail(struct smp_pmm *m, uint32_t idx, const char *reason);
 

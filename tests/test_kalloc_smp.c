@@ -1,0 +1,229 @@
+/* kalloc/kfree on 8 virtual CPUs: the Nanjing pmm lab's three modules
+ * (small: <= 128 B skewed; page: 4 KiB; mixed: ~90% small, ~9% 4 KiB, ~1%
+ * 4-64 KiB, 1 in 100 000 a 1-16 MiB block), every block stamped at both
+ * ends and checked on free, alignment checked on every block, a quarter of
+ * the frees done by another CPU, a global no-overlap check of all live
+ * blocks at checkpoints, pmm_check after each phase and full recovery. */
+#include "harness.h"
+#include "kalloc_util.h"
+#include <smpmem/pmm.h>
+#include <smpmem/spinlock.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MiB (1UL << 20)
+#define GiB (1UL << 30)
+#define NCPU 8
+#define CHECKPOINTS 4
+
+enum workload { SMALL, PAGE, MIXED };
+
+struct block { char *p; size_t size; uint64_t tag; };
+
+struct inbox {
+    pthread_mutex_t mu;
+    struct block *v;
+    size_t n, cap;
+};
+
+struct cpu_state {
+    struct block *live;
+    size_t nlive, cap;
+    struct inbox in;
+    long nulls_small, nulls_large, remote_frees, frees;
+};
+
+static struct run {
+    enum workload kind;
+    long ops;
+    size_t live_cap;
+    struct cpu_state cpu[NCPU];
+} run;
+
+static size_t small_size(struct rng *g)
+{
+    /* Skewed: half the requests are <= 32 B. */
+    return rng_below(g, 2) ? 1 + rng_below(g, 32) : 1 + rng_below(g, 128);
+}
+
+static size_t size_for(struct rng *g)
+{
+    switch (run.kind) {
+    case SMALL: return small_size(g);
+    case PAGE: return 4096;
+    default: {
+        uint64_t r = rng_below(g, 100000);
+        if (r == 0)
+            return MiB + rng_below(g, 15 * MiB);
+        r %= 100;
+        if (r < 90) return small_size(g);
+        if (r < 99) return 4096;
+        return 4096 + rng_below(g, 60 * 1024);
+    }
+    }
+}
+
+/* Hand b to another CPU for freeing. */
+static void inbox_put(struct inbox *in, struct block b)
+{
+    pthread_mutex_lock(&in->mu);
+    if (in->n == in->cap) {
+        in->cap = in->cap ? 2 * in->cap : 256;
+        in->v = realloc(in->v, in->cap * sizeof *in->v);
+    }
+    in->v[in->n++] = b;
+    pthread_mutex_unlock(&in->mu);
+}
+
+static void free_checked(int cpu, struct block b)
+{
+    CHECK(stamp_intact(b.p, b.size, b.tag), "cpu %d: block %p (%zu B) overwritten: overlap", cpu, (void *)b.p, b.size);
+    kfree(b.p);
+    run.cpu[cpu].frees++;
+}
+
+static void inbox_drain(int cpu)
+{
+    struct inbox *in = &run.cpu[cpu].in;
+    pthread_mutex_lock(&in->mu);
+    struct block *v = in->v;
+    size_t n = in->n;
+    in->v = NULL;
+    in->n = in->cap = 0;
+    pthread_mutex_unlock(&in->mu);
+    for (size_t i = 0; i < n; i++)
+        free_checked(cpu, v[i]);
+    free(v);
+}
+
+static int cmp_block(const void *a, const void *b)
+{
+    const struct block *x = a, *y = b;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* All CPUs parked at a barrier: no block is in flight, so every live block
+ * is in some CPU's live array or inbox.  Sort them all; none may overlap. */
+static void global_overlap_check(void)
+{
+    size_t n = 0;
+    for (int c = 0; c < NCPU; c++)
+        n += run.cpu[c].nlive + run.cpu[c].in.n;
+    struct block *all = malloc((n + 1) * sizeof *all);
+    size_t k = 0;
+    for (int c = 0; c < NCPU; c++) {
+        for (size_t i = 0; i < run.cpu[c].nlive; i++)
+            all[k++] = run.cpu[c].live[i];
+        for (size_t i = 0; i < run.cpu[c].in.n; i++)
+            all[k++] = run.cpu[c].in.v[i];
+    }
+    qsort(all, n, sizeof *all, cmp_block);
+    for (size_t i = 1; i < n; i++)
+        CHECK(all[i - 1].p + all[i - 1].size <= all[i].p, "blocks %p+%zu and %p overlap",
+              (void *)all[i - 1].p, all[i - 1].size, (void *)all[i].p);
+    free(all);
+}
+
+/* Work goes in rounds of ROUND ops; blocks sent to other CPUs during a
+ * round are freed by them right after the round's barrier, so blocks in
+ * flight stay bounded however unevenly 8 threads share 2 cores. */
+#define ROUND 256
+
+static void one_op(int cpu, struct cpu_state *st, struct rng *g, uint64_t *seq)
+{
+    if (st->nlive < st->cap && (st->nlive == 0 || rng_below(g, 100) < 55)) {
+        size_t size = size_for(g);
+        char *p = kalloc(size);
+        if (!p) {
+            if (size >= MiB) st->nulls_large++; else st->nulls_small++;
+            return;
+        }
+        CHECK(aligned_for(p, size), "cpu %d: kalloc(%zu) = %p misaligned", cpu, size, (void *)p);
+        uint64_t tag = ((uint64_t)cpu << 56) | ++*seq;
+        stamp(p, size, tag);
+        st->live[st->nlive++] = (struct block){ p, size, tag };
+        return;
+    }
+    size_t k = rng_below(g, st->nlive);
+    struct block b = st->live[k];
+    st->live[k] = st->live[--st->nlive];
+    if (rng_below(g, 4) == 0) {          /* a quarter: freed by another CPU */
+        inbox_put(&run.cpu[(cpu + 1 + (int)rng_below(g, NCPU - 1)) % NCPU].in, b);
+        st->remote_frees++;
+    } else {
+        free_checked(cpu, b);
+    }
+}
+
+static void worker(int cpu, void *arg)
+{
+    (void)arg;
+    struct cpu_state *st = &run.cpu[cpu];
+    struct rng g = rng_for((uint64_t)cpu * 1000 + run.kind);
+    long rounds = run.ops / ROUND / CHECKPOINTS;
+    uint64_t seq = 0;
+    for (int phase = 0; phase < CHECKPOINTS; phase++) {
+        for (long r = 0; r < (rounds ? rounds : 1); r++) {
+            for (int i = 0; i < ROUND; i++)
+                one_op(cpu, st, &g, &seq);
+            cpus_barrier();
+            inbox_drain(cpu);
+        }
+        cpus_barrier();
+        if (cpu == 0)
+            global_overlap_check();
+        cpus_barrier();
+    }
+    while (st->nlive)
+        free_checked(cpu, st->live[--st->nlive]);
+    cpus_barrier();
+    inbox_drain(cpu);
+}
+
+static void module(enum workload kind, size_t heap, long ops, size_t live_cap)
+{
+    char *r = region_map(heap, 0);
+    REQUIRE(pmm_init(r, r + heap, NCPU) == 0, "init");
+    size_t total = pmm_total_pages();
+    memset(&run, 0, sizeof run);
+    run.kind = kind;
+    run.ops = ops;
+    for (int c = 0; c < NCPU; c++) {
+        run.cpu[c].cap = live_cap;
+        run.cpu[c].live = malloc(live_cap * sizeof(struct block));
+        pthread_mutex_init(&run.cpu[c].in.mu, NULL);
+    }
+    run_on_cpus(NCPU, worker, NULL);
+    long nulls_small = 0, nulls_large = 0, remote = 0, frees = 0;
+    for (int c = 0; c < NCPU; c++) {
+        nulls_small += run.cpu[c].nulls_small;
+        nulls_large += run.cpu[c].nulls_large;
+        remote += run.cpu[c].remote_frees;
+        frees += run.cpu[c].frees;
+        free(run.cpu[c].live);
+        pthread_mutex_destroy(&run.cpu[c].in.mu);
+    }
+    CHECK(nulls_small == 0, "%ld NULLs for small/page requests under low pressure", nulls_small);
+    CHECK(remote * 5 >= frees && remote > 0, "remote frees %ld of %ld: want about a quarter", remote, frees);
+    CHECK(pmm_check() == 0, "check after the run");
+    pmm_drain();
+    CHECK(pmm_free_pages() == total, "free %zu == total %zu after drain", pmm_free_pages(), total);
+    CHECK(pmm_check() == 0, "check after drain");
+    printf("  %s: %ld frees, %ld remote, %ld large NULLs; kmem contended spins %lu\n",
+           kind == SMALL ? "small" : kind == PAGE ? "page" : "mixed", frees, remote, nulls_large,
+           smp_lock_contended("kmem"));
+    pmm_reset();
+    region_unmap(r, heap, 0);
+}
+
+TEST(small_module_64_mib) { module(SMALL, 64 * MiB, scaled(400000), 4000); }
+TEST(page_module_64_mib) { module(PAGE, 64 * MiB, scaled(200000), 300); }
+TEST(mixed_module_1_gib) { module(MIXED, GiB, scaled(400000), 2000); }
+TEST(small_module_1_gib) { module(SMALL, GiB, scaled(200000), 20000); }
+
+int main(void)
+{
+    return RUN_TESTS(small_module_64_mib, page_module_64_mib, mixed_module_1_gib, small_module_1_gib);
+}
