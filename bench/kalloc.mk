@@ -1,0 +1,40 @@
+# kalloc benchmark: one workload binary per allocator, all from
+# bench/kalloc_workload.c (-DALLOC_<NAME>, adapters in bench/kalloc_adapters.h),
+# into $(BUILD)/kalloc/kalloc_<name>.  bench/bench_kalloc.c (built by the
+# generic bench rule) runs them.  The peer libraries are Debian packages that
+# scripts/ensure-bench-peers.sh installs with apt-get when missing.
+
+KALLOC_ALLOCS := smpmem gslab glibc jemalloc mimalloc tcmalloc tbb
+KALLOC_BIN    := $(KALLOC_ALLOCS:%=$(BUILD)/kalloc/kalloc_%)
+KALLOC_HDRS   := bench/kalloc_adapters.h bench/kalloc_baseline.h $(wildcard include/smpmem/*.h)
+
+KALLOC_LIBS_smpmem   := $(LIB)
+KALLOC_LIBS_gslab    := $(BUILD)/obj/bench/kalloc/baseline.o
+KALLOC_LIBS_glibc    :=
+KALLOC_LIBS_jemalloc := -ljemalloc
+KALLOC_LIBS_mimalloc := -lmimalloc
+KALLOC_LIBS_tcmalloc := -ltcmalloc_minimal
+KALLOC_LIBS_tbb      := -ltbbmalloc
+
+.PHONY: kalloc-peers
+benches: $(KALLOC_BIN)
+
+kalloc-peers:
+	@scripts/ensure-bench-peers.sh
+
+$(BUILD)/obj/bench/kalloc/workload_%.o: bench/kalloc_workload.c $(KALLOC_HDRS) | kalloc-peers
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(SANFLAGS) -pthread \
+	    -DALLOC_$(shell echo $* | tr a-z A-Z) -c $< -o $@
+
+$(BUILD)/obj/bench/kalloc/baseline.o: bench/kalloc_baseline.c bench/kalloc_baseline.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(SANFLAGS) -pthread -c $< -o $@
+
+# Extra prerequisites of the two statically linked allocators; the recipe
+# below takes the workload object ($<) and the libraries by name.
+$(BUILD)/kalloc/kalloc_smpmem: $(LIB)
+$(BUILD)/kalloc/kalloc_gslab: $(BUILD)/obj/bench/kalloc/baseline.o
+$(BUILD)/kalloc/kalloc_%: $(BUILD)/obj/bench/kalloc/workload_%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(KALLOC_LIBS_$*)
