@@ -22,6 +22,8 @@
  *   KALLOC_BENCH_LIVE       working-set slots per thread (small, mixed) [1024]
  *   KALLOC_BENCH_IPAIRS     pairs for the callgrind count, 0 to skip [100000]
  *   KALLOC_BENCH_IALLOCS    allocators counted with callgrind [smpmem,mimalloc]
+ *   KALLOC_BENCH_RAW        1: also print every run's figure as it finishes
+ * Progress goes to stderr only when it is a terminal.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -253,12 +255,23 @@ int main(void)
            allocs.n, ops, seed, sysconf(_SC_NPROCESSORS_ONLN));
     print_load("at start");
     fflush(stdout);
+    int raw = atoi(env_or("KALLOC_BENCH_RAW", "0")) > 0, tty = isatty(2);
     for (int r = 0; r < rounds; r++)
         for (int w = 0; w < wls.n; w++)
             for (int t = 0; t < thr.n; t++)
-                for (int a = 0; a < allocs.n; a++)
-                    mops[w][t][a][r] = run_workload(allocs.item[a], wls.item[w],
-                                                    atoi(thr.item[t]), ops, seed + (unsigned long)r);
+                for (int a = 0; a < allocs.n; a++) {
+                    if (tty)
+                        fprintf(stderr, "\rround %d/%d  %-6s %2s threads  %-10s", r + 1,
+                                rounds, wls.item[w], thr.item[t], allocs.item[a]);
+                    double x = run_workload(allocs.item[a], wls.item[w], atoi(thr.item[t]),
+                                            ops, seed + (unsigned long)r);
+                    mops[w][t][a][r] = x;
+                    if (raw)
+                        printf("raw round %d %s %s threads %s: %.2f Mops/s\n", r + 1,
+                               wls.item[w], thr.item[t], allocs.item[a], x);
+                }
+    if (tty)
+        fprintf(stderr, "\r%60s\r", "");
 
     print_load("at end");
     for (int w = 0; w < wls.n; w++) {
@@ -305,8 +318,10 @@ int main(void)
             else
                 printf("  %11s", "-");
         }
-        printf("\n(largest spread (max-min)/median: %.0f%%, %s at %s threads)\n",
-               worst * 100, worst_a, worst_t);
+        printf("\n");
+        if (worst > 0)
+            printf("(largest spread (max-min)/median: %.0f%%, %s at %s threads)\n",
+                   worst * 100, worst_a, worst_t);
     }
 
     if (ipairs > 0) {
