@@ -24,8 +24,9 @@ run_variant() { # toolchain san dir scale
             echo "CRASH $t (exit $rc)"; total_fail=$((total_fail + 1)); continue
         fi
         if [ "$f" != 0 ] || [ $rc != 0 ]; then printf '%s\n' "$out"; fi
-        [ $rc != 0 ] && [ "$f" = 0 ] && f=1
-        echo "$(basename "$t"): $last"
+        note=""
+        if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; note=" -- FAILED: exit $rc (sanitizer report above)"; fi
+        echo "$(basename "$t"): $last$note"
         total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
     done
 }

@@ -17,7 +17,7 @@ static void list_push(struct smp_pmm *m, unsigned order, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
     uint32_t old = m->zone.free_head[order];
-    pg->state = PG_BUDDY;
+    smp_set_state(pg, PG_BUDDY);
     pg->order = (uint8_t)order;
     pg->prev = SMP_NIL;
     pg->next = old;
@@ -86,7 +86,7 @@ uint32_t smp_buddy_alloc_locked(struct smp_pmm *m, unsigned order)
         list_push(m, o, idx + (1U << o));
     }
     m->pages[idx].order = (uint8_t)order;
-    m->pages[idx].state = PG_ALLOC;  /* the caller re-labels it if needed */
+    smp_set_state(&m->pages[idx], PG_ALLOC);  /* the caller re-labels it if needed */
     add_free_pages(m, -(1L << order));
     return idx;
 }
@@ -102,15 +102,15 @@ void smp_buddy_free_locked(struct smp_pmm *m, uint32_t idx, unsigned order)
             break;
         uint32_t bud = (uint32_t)(bud_pfn - lo);
         struct smp_page *bp = &m->pages[bud];
-        if (bp->state != PG_BUDDY || bp->order != order)
+        if (smp_state(bp) != PG_BUDDY || bp->order != order)
             break;
         list_remove(m, order, bud);
         /* The higher of the two heads becomes a tail of the merged block. */
         if (bud < idx) {
-            m->pages[idx].state = PG_TAIL;
+            smp_set_state(&m->pages[idx], PG_TAIL);
             idx = bud;
         } else {
-            bp->state = PG_TAIL;
+            smp_set_state(bp, PG_TAIL);
         }
         order++;
     }
@@ -132,7 +132,7 @@ int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed
             struct smp_page *pg = &m->pages[i];
             if (o > m->zone.max_order)
                 return smp_check_fail(m, i, "block on a free list above max order");
-            if (pg->state != PG_BUDDY)
+            if (smp_state(pg) != PG_BUDDY)
                 return smp_check_fail(m, i, "block on a buddy free list is not marked free");
             if (pg->order != o)
                 return smp_check_fail(m, i, "block on the wrong order's free list");

@@ -44,7 +44,7 @@ static int classify(struct smp_pmm *m, void *p, unsigned *order, const char *who
         smp_panic_at(who, addr, "address outside the managed region");
     uint32_t idx = smp_page_index(m, addr);
     struct smp_page *pg = &m->pages[idx];
-    switch (pg->state) {
+    switch (smp_state(pg)) {
     case PG_ALLOC:
         if (addr & (SMP_PAGE_SIZE - 1))
             smp_panic_at(who, addr, "not at the start of its block (a page block)");
@@ -55,10 +55,10 @@ static int classify(struct smp_pmm *m, void *p, unsigned *order, const char *who
         smp_panic_at(who, addr, "block is not allocated (double free?)");
     case PG_SLAB:
     case PG_TAIL: {
-        uint32_t h = pg->state == PG_SLAB ? idx : smp_slab_head(m, addr);
+        uint32_t h = smp_state(pg) == PG_SLAB ? idx : smp_slab_head(m, addr);
         if (h == SMP_NIL) {
             uint32_t b = smp_block_head(m, idx);
-            unsigned st = b == SMP_NIL ? PG_TAIL : m->pages[b].state;
+            unsigned st = b == SMP_NIL ? PG_TAIL : smp_state(&m->pages[b]);
             smp_panic_at(who, addr, st == PG_BUDDY || st == PG_PCP
                 ? "inside a free block: not allocated (double free?)"
                 : "not the start of a block (inside a larger block)");
@@ -86,6 +86,16 @@ void smp_kfree(void *p)
     if (!p)
         return;
     struct smp_pmm *m = smp_pmm_state;
+    uintptr_t addr = (uintptr_t)p;
+    /* Hot case first: an object at a class boundary in a one-page slab.
+     * Everything else (and every error) goes through classify. */
+    if (m && addr - m->base < (uintptr_t)m->npages << SMP_PAGE_SHIFT) {
+        struct smp_page *pg = &m->pages[smp_page_index(m, addr)];
+        if (smp_state(pg) == PG_SLAB && !(addr & (smp_class_size(pg->cls) - 1))) {
+            smp_objcache_free(m, pg->cls, p);
+            return;
+        }
+    }
     unsigned order;
     int cls = classify(m, p, &order, "kfree");
     if (cls >= 0)

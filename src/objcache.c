@@ -15,6 +15,7 @@
  */
 #include "slab.h"
 #include "fmt.h"
+#include "lock_inline.h"
 
 void smp_objcache_init(struct smp_pmm *m)
 {
@@ -32,57 +33,66 @@ void smp_objcache_init(struct smp_pmm *m)
     }
 }
 
-static struct smp_objcache *this_cpu(struct smp_pmm *m)
+static int this_cpu(struct smp_pmm *m)
 {
     int cpu = smp_port_cpu_id();
     if ((unsigned)cpu >= (unsigned)m->ncpu)
         smp_panic("kalloc", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
-    return &m->oc[cpu];
+    return cpu;
+}
+
+/* Both magazines were empty: take a batch from the slabs with no lock held
+ * (it may allocate pages, which may drain every cache), keep one object,
+ * load the rest.  Interrupts are pushed off by the caller. */
+static __attribute__((noinline)) void *refill(struct smp_pmm *m, int cpu, unsigned cls)
+{
+    struct smp_objcache *oc = &m->oc[cpu];
+    void *chain, *p = 0;
+    unsigned n = smp_slab_take(m, cls, m->slab[cls].batch, &chain);
+    if (n) {
+        p = chain;
+        chain = *(void **)p;
+        n--;
+    }
+    if (n) {
+        /* The magazines are normally still empty; if an interrupt handler
+         * refilled them meanwhile, spill the batch back. */
+        struct smp_magazine fresh = { chain, n }, spill = { 0, 0 };
+        smp_lock_acquire_on(&oc->lock, cpu);
+        if (!oc->loaded[cls].head)
+            oc->loaded[cls] = fresh;
+        else if (!oc->previous[cls].head)
+            oc->previous[cls] = fresh;
+        else
+            spill = fresh;
+        smp_lock_release_on(&oc->lock, cpu);
+        if (spill.head)
+            smp_slab_give(m, cls, spill.head, spill.count);
+    }
+    return p;
 }
 
 void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
 {
-    smp_port_irq_push();            /* stay on this CPU through the refill */
-    struct smp_objcache *oc = this_cpu(m);
-    smp_lock_acquire(&oc->lock);
+    smp_port_irq_push();            /* stay on this CPU until we are done */
+    int cpu = this_cpu(m);
+    struct smp_objcache *oc = &m->oc[cpu];
+    smp_lock_acquire_on(&oc->lock, cpu);
     struct smp_magazine *mag = &oc->loaded[cls];
-    if (!mag->head && oc->previous[cls].head) {
+    void *p = mag->head;
+    if (__builtin_expect(p == 0, 0) && oc->previous[cls].head) {
         struct smp_magazine t = *mag;
         *mag = oc->previous[cls];
         oc->previous[cls] = t;
+        p = mag->head;
     }
-    void *p = mag->head;
-    if (p) {
+    if (__builtin_expect(p != 0, 1)) {
         mag->head = *(void **)p;
         mag->count--;
     }
-    smp_lock_release(&oc->lock);
-    if (!p) {
-        /* Both magazines empty: a batch from the slabs, taken with no lock
-         * held (it may allocate pages, which may drain every cache). */
-        void *chain;
-        unsigned n = smp_slab_take(m, cls, m->slab[cls].batch, &chain);
-        if (n) {
-            p = chain;
-            chain = *(void **)p;
-            n--;
-        }
-        if (n) {
-            /* Load the rest.  The magazines are normally still empty; if an
-             * interrupt handler refilled them meanwhile, spill the batch. */
-            struct smp_magazine fresh = { chain, n }, spill = { 0, 0 };
-            smp_lock_acquire(&oc->lock);
-            if (!oc->loaded[cls].head)
-                oc->loaded[cls] = fresh;
-            else if (!oc->previous[cls].head)
-                oc->previous[cls] = fresh;
-            else
-                spill = fresh;
-            smp_lock_release(&oc->lock);
-            if (spill.head)
-                smp_slab_give(m, cls, spill.head, spill.count);
-        }
-    }
+    smp_lock_release_on(&oc->lock, cpu);
+    if (__builtin_expect(p == 0, 0))
+        p = refill(m, cpu, cls);
     smp_port_irq_pop();
     return p;
 }
@@ -90,12 +100,12 @@ void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
 void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
 {
     smp_port_irq_push();
-    struct smp_objcache *oc = this_cpu(m);
-    unsigned batch = m->slab[cls].batch;
+    int cpu = this_cpu(m);
+    struct smp_objcache *oc = &m->oc[cpu];
     struct smp_magazine flush = { 0, 0 };
-    smp_lock_acquire(&oc->lock);
+    smp_lock_acquire_on(&oc->lock, cpu);
     struct smp_magazine *mag = &oc->loaded[cls];
-    if (mag->count >= batch) {
+    if (__builtin_expect(mag->count >= m->slab[cls].batch, 0)) {
         /* Loaded is full: it becomes the previous magazine; a full previous
          * one goes back to the slabs. */
         flush = oc->previous[cls];
@@ -106,8 +116,8 @@ void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
     *(void **)p = mag->head;
     mag->head = p;
     mag->count++;
-    smp_lock_release(&oc->lock);
-    if (flush.head)
+    smp_lock_release_on(&oc->lock, cpu);
+    if (__builtin_expect(flush.head != 0, 0))
         smp_slab_give(m, cls, flush.head, flush.count);
     smp_port_irq_pop();
 }

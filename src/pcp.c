@@ -18,6 +18,7 @@
  */
 #include "pmm_internal.h"
 #include "fmt.h"
+#include "lock_inline.h"
 
 static void bump(atomic_ulong *c)
 {
@@ -38,7 +39,7 @@ static void set_count(struct smp_pcp *c, unsigned o, unsigned v)
 static void push_head(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigned o, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
-    pg->state = PG_PCP;
+    smp_set_state(pg, PG_PCP);
     pg->order = (uint8_t)o;
     pg->cpu = (uint8_t)cpu;
     pg->prev = SMP_NIL;
@@ -174,7 +175,7 @@ static uint32_t steal(struct smp_pmm *m, int self, unsigned o)
             uint32_t idx = pop_tail(m, vc, o);
             if (idx == SMP_NIL)
                 break;
-            m->pages[idx].state = PG_ALLOC;   /* in transit: owned by us */
+            smp_set_state(&m->pages[idx], PG_ALLOC);   /* in transit: owned by us */
             batch[n++] = idx;
         }
         if (n)
@@ -198,15 +199,15 @@ uint32_t smp_pcp_alloc(struct smp_pmm *m, unsigned o)
     int cpu;
     smp_port_irq_push();   /* keep this CPU (and its id) while we work */
     struct smp_pcp *c = this_cpu(m, &cpu);
-    smp_lock_acquire(&c->lock);
+    smp_lock_acquire_on(&c->lock, cpu);
     uint32_t idx = pop_head(m, c, o);
     if (idx == SMP_NIL) {
         refill_locked(m, c, cpu, o);
         idx = pop_head(m, c, o);
     }
     if (idx != SMP_NIL)
-        m->pages[idx].state = PG_ALLOC;
-    smp_lock_release(&c->lock);
+        smp_set_state(&m->pages[idx], PG_ALLOC);
+    smp_lock_release_on(&c->lock, cpu);
     if (idx == SMP_NIL)
         idx = steal(m, cpu, o);
     smp_port_irq_pop();
@@ -218,12 +219,12 @@ void smp_pcp_free(struct smp_pmm *m, uint32_t idx, unsigned o)
     int cpu;
     smp_port_irq_push();
     struct smp_pcp *c = this_cpu(m, &cpu);
-    smp_lock_acquire(&c->lock);
+    smp_lock_acquire_on(&c->lock, cpu);
     smp_page_validate_free(m, idx, o, "page_free");
     push_head(m, c, cpu, o, idx);
     if (count_of(c, o) > m->pcp_high[o])
         drain_locked(m, c, o, m->pcp_batch[o]);
-    smp_lock_release(&c->lock);
+    smp_lock_release_on(&c->lock, cpu);
     smp_port_irq_pop();
 }
 
@@ -251,7 +252,7 @@ int smp_pcp_check_locked(struct smp_pmm *m, size_t nheads_seen)
                 if (i >= m->npages)
                     return smp_check_fail(m, prev, "cpu cache link points outside the region");
                 struct smp_page *pg = &m->pages[i];
-                if (pg->state != PG_PCP)
+                if (smp_state(pg) != PG_PCP)
                     return smp_check_fail(m, i, "block on a cpu cache is not marked cached");
                 if (pg->order != o)
                     return smp_check_fail(m, i, "block on the wrong order's cpu cache");

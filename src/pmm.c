@@ -118,7 +118,7 @@ void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
 {
     struct smp_page *pg = &m->pages[idx];
     uintptr_t addr = smp_page_addr(m, idx);
-    switch (pg->state) {
+    switch (smp_state(pg)) {
     case PG_ALLOC:
         if (pg->order != order) {
             char reason[96];
@@ -151,7 +151,7 @@ uint32_t smp_block_head(struct smp_pmm *m, uint32_t idx)
         if (h < m->base_pfn)
             break;
         struct smp_page *pg = &m->pages[h - m->base_pfn];
-        if (pg->state != PG_TAIL)
+        if (smp_state(pg) != PG_TAIL)
             return pg->order >= k ? (uint32_t)(h - m->base_pfn) : SMP_NIL;
     }
     return SMP_NIL;
@@ -262,9 +262,9 @@ static int walk_locked(struct smp_pmm *m, struct walk *w)
     while (i < m->npages) {
         struct smp_page *pg = &m->pages[i];
         unsigned o = pg->order;
-        if (pg->state == PG_TAIL)
+        if (smp_state(pg) == PG_TAIL)
             return smp_check_fail(m, i, "page belongs to no block");
-        if (pg->state > PG_SLAB)
+        if (smp_state(pg) > PG_SLAB)
             return smp_check_fail(m, i, "page descriptor state corrupt");
         if (o > m->zone.max_order)
             return smp_check_fail(m, i, "block order above the region's max order");
@@ -273,16 +273,16 @@ static int walk_locked(struct smp_pmm *m, struct walk *w)
         if ((uint64_t)i + (1ULL << o) > m->npages)
             return smp_check_fail(m, i, "block runs past the end of the region");
         for (uint32_t j = 1; j < (1U << o); j++)
-            if (m->pages[i + j].state != PG_TAIL)
+            if (smp_state(&m->pages[i + j]) != PG_TAIL)
                 return smp_check_fail(m, i + j, "page claimed by two blocks");
-        switch (pg->state) {
+        switch (smp_state(pg)) {
         case PG_BUDDY: {
             w->nbuddy++;
             uint64_t bud = (m->base_pfn + i) ^ (1ULL << o);
             if (o < m->zone.max_order && bud >= m->base_pfn &&
                 bud + (1ULL << o) <= m->base_pfn + m->npages) {
                 struct smp_page *bp = &m->pages[bud - m->base_pfn];
-                if (bp->state == PG_BUDDY && bp->order == o)
+                if (smp_state(bp) == PG_BUDDY && bp->order == o)
                     return smp_check_fail(m, i, "free buddies not coalesced");
             }
             break;

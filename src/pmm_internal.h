@@ -44,7 +44,7 @@ enum smp_page_state {
 /* One per managed page: 32 bytes, 0.78% of the region. */
 struct smp_page {
     uint32_t next, prev;    /* list links (page indices) for BUDDY/PCP/slab lists */
-    uint8_t state;          /* enum smp_page_state */
+    _Atomic uint8_t state;  /* enum smp_page_state: use smp_state/smp_set_state */
     uint8_t order;          /* block order, valid on heads */
     uint8_t cls;            /* slab: size class */
     uint8_t cpu;            /* PCP: which CPU's cache holds it */
@@ -53,6 +53,21 @@ struct smp_page {
     uint64_t aux;           /* slab: reserved */
 };
 _Static_assert(sizeof(struct smp_page) == 32, "page descriptor must stay 32 bytes");
+
+/* A descriptor's state is written under the lock of the structure that
+ * holds the block, but the buddy peeks at a neighbour's state (is it a free
+ * buddy?) while another CPU may be relabelling that neighbour under its own
+ * pcp lock.  The answer is right either way (only the zone lock makes a
+ * block PG_BUDDY); relaxed atomics make the peek defined, at no cost. */
+static inline unsigned smp_state(const struct smp_page *pg)
+{
+    return atomic_load_explicit(&pg->state, memory_order_relaxed);
+}
+
+static inline void smp_set_state(struct smp_page *pg, unsigned s)
+{
+    atomic_store_explicit(&pg->state, (uint8_t)s, memory_order_relaxed);
+}
 
 /* Per-CPU page cache: lists of free blocks of orders 0..SMP_PCP_ORDERS-1.
  * lock protects head, tail and the descriptors on these lists; count and the

@@ -68,7 +68,7 @@ static void list_del(struct smp_pmm *m, uint32_t *head, uint32_t idx)
 uint32_t smp_slab_head(struct smp_pmm *m, uintptr_t addr)
 {
     uint32_t idx = smp_page_index(m, addr);
-    if (m->pages[idx].state == PG_SLAB)
+    if (smp_state(&m->pages[idx]) == PG_SLAB)
         return idx;
     /* Inside an order-1 or order-2 slab: its head is the pfn rounded down. */
     uint64_t pfn = m->base_pfn + idx;
@@ -77,7 +77,7 @@ uint32_t smp_slab_head(struct smp_pmm *m, uintptr_t addr)
         if (hpfn < m->base_pfn)
             break;
         struct smp_page *h = &m->pages[hpfn - m->base_pfn];
-        if (h->state == PG_SLAB && h->order == k)
+        if (smp_state(h) == PG_SLAB && h->order == k)
             return (uint32_t)(hpfn - m->base_pfn);
     }
     return SMP_NIL;
@@ -137,7 +137,7 @@ unsigned smp_slab_take(struct smp_pmm *m, unsigned cls, unsigned n, void **chain
     uint32_t idx = smp_page_index(m, (uintptr_t)p);
     smp_lock_acquire(&c->lock);
     struct smp_page *pg = &m->pages[idx];
-    pg->state = PG_SLAB;
+    smp_set_state(pg, PG_SLAB);
     pg->cls = (uint8_t)cls;
     pg->inuse = 0;
     pg->freelist = 0;
@@ -160,7 +160,7 @@ static uint32_t detach_empty_locked(struct smp_pmm *m, struct smp_slab_class *c,
         c->nempty--;
         c->nslabs--;
         struct smp_page *pg = &m->pages[idx];
-        pg->state = PG_ALLOC;
+        smp_set_state(pg, PG_ALLOC);
         pg->order = (uint8_t)c->order;
         pg->freelist = 0;
         pg->next = out;
@@ -262,7 +262,7 @@ static int check_list(struct smp_pmm *m, struct smp_slab_class *c, unsigned cls,
         if (i >= m->npages)
             return smp_check_fail(m, prev, "slab list link points outside the region");
         struct smp_page *pg = &m->pages[i];
-        if (pg->state != PG_SLAB || pg->cls != cls || pg->cpu != tag)
+        if (smp_state(pg) != PG_SLAB || pg->cls != cls || pg->cpu != tag)
             return smp_check_fail(m, i, "slab list holds a block that is not a slab of this class");
         if (pg->prev != prev)
             return smp_check_fail(m, i, "slab list back link broken");

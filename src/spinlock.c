@@ -8,6 +8,7 @@
 #include <smpmem/spinlock.h>
 #include <smpmem/port.h>
 #include "fmt.h"
+#include "lock_inline.h"
 
 #define MAX_LOCKS 512
 
@@ -46,13 +47,19 @@ void smp_lock_init(struct smp_spinlock *lk, const char *name)
     registry_leave();
 }
 
-static inline void bump(atomic_ulong *counter, unsigned long by)
+/* Statistics are bumped only by the holder: a relaxed load + store (see
+ * smp_lock_count) compiles to plain moves, no locked read-modify-write. */
+
+void smp_lock_spin(struct smp_spinlock *lk)
 {
-    /* Only the holder writes: a relaxed load + store suffices and compiles
-     * to plain moves (no locked read-modify-write on the fast path). */
-    atomic_store_explicit(counter,
-        atomic_load_explicit(counter, memory_order_relaxed) + by,
-        memory_order_relaxed);
+    unsigned long spins = 0;
+    do {
+        spins++;
+        while (atomic_load_explicit(&lk->locked, memory_order_relaxed))
+            smp_port_relax();
+    } while (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire));
+    /* We hold lk now, so the counter is ours to bump. */
+    smp_lock_count(&lk->n_contended, spins);
 }
 
 int smp_lock_holding(struct smp_spinlock *lk)
@@ -65,26 +72,12 @@ int smp_lock_holding(struct smp_spinlock *lk)
 void smp_lock_acquire(struct smp_spinlock *lk)
 {
     smp_port_irq_push();
-    if (smp_lock_holding(lk))
-        smp_panic(lk->name, "acquire: lock already held by this CPU");
-    unsigned long spins = 0;
-    while (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire)) {
-        spins++;
-        while (atomic_load_explicit(&lk->locked, memory_order_relaxed))
-            smp_port_relax();
-    }
-    atomic_store_explicit(&lk->cpu, smp_port_cpu_id(), memory_order_relaxed);
-    bump(&lk->n_acquire, 1);
-    if (spins)
-        bump(&lk->n_contended, spins);
+    smp_lock_acquire_on(lk, smp_port_cpu_id());
 }
 
 void smp_lock_release(struct smp_spinlock *lk)
 {
-    if (!smp_lock_holding(lk))
-        smp_panic(lk->name, "release: lock not held by this CPU");
-    atomic_store_explicit(&lk->cpu, -1, memory_order_relaxed);
-    atomic_store_explicit(&lk->locked, 0, memory_order_release);
+    smp_lock_release_on(lk, smp_port_cpu_id());
     smp_port_irq_pop();
 }
 

@@ -185,16 +185,16 @@ TEST(check_detects_corruption)
     struct smp_pmm *m = smp_pmm_state;
     CHECK(pmm_check() == 0, "clean");
     struct smp_page *head = &m->pages[0];
-    uint8_t saved = head->state;
-    head->state = PG_PCP;                    /* free block claims to be cached */
+    unsigned saved = smp_state(head);
+    smp_set_state(head, PG_PCP);                    /* free block claims to be cached */
     CHECK(pmm_check() != 0, "free block marked cached not detected");
-    head->state = saved;
+    smp_set_state(head, saved);
     struct smp_page *tail = &m->pages[1];    /* page 1 is a tail of a big free block */
-    CHECK(tail->state == PG_TAIL, "page 1 should be a tail");
-    tail->state = PG_ALLOC;
+    CHECK(smp_state(tail) == PG_TAIL, "page 1 should be a tail");
+    smp_set_state(tail, PG_ALLOC);
     tail->order = 0;
     CHECK(pmm_check() != 0, "page in two blocks not detected");
-    tail->state = PG_TAIL;
+    smp_set_state(tail, PG_TAIL);
     CHECK(pmm_check() == 0, "clean again");
     teardown();
 }

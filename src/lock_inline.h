@@ -1,0 +1,45 @@
+/*
+ * Inline spinlock operations for the hot paths (per-CPU caches).
+ *
+ * Same lock, same statistics and same self-deadlock/ownership checks as
+ * smp_lock_acquire/release, but the caller has already pushed interrupts
+ * off and looked up its CPU id once for the whole operation, so a kalloc
+ * makes one irq push, one cpu-id call and no lock function calls.
+ */
+#ifndef SMPMEM_LOCK_INLINE_H
+#define SMPMEM_LOCK_INLINE_H
+
+#include <smpmem/spinlock.h>
+#include "fmt.h"
+
+/* Out of line in spinlock.c: spin until lk is ours, counting failed
+ * test-and-sets. */
+void smp_lock_spin(struct smp_spinlock *lk);
+
+static inline void smp_lock_count(atomic_ulong *c, unsigned long by)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+/* Acquire lk on CPU cpu; interrupts must already be pushed off. */
+static inline void smp_lock_acquire_on(struct smp_spinlock *lk, int cpu)
+{
+    if (atomic_load_explicit(&lk->cpu, memory_order_relaxed) == cpu)
+        smp_panic(lk->name, "acquire: lock already held by this CPU");
+    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
+        smp_lock_spin(lk);
+    atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
+    smp_lock_count(&lk->n_acquire, 1);
+}
+
+/* Release lk held by CPU cpu; interrupts stay pushed off. */
+static inline void smp_lock_release_on(struct smp_spinlock *lk, int cpu)
+{
+    if (atomic_load_explicit(&lk->cpu, memory_order_relaxed) != cpu)
+        smp_panic(lk->name, "release: lock not held by this CPU");
+    atomic_store_explicit(&lk->cpu, -1, memory_order_relaxed);
+    atomic_store_explicit(&lk->locked, 0, memory_order_release);
+}
+
+#endif
