@@ -2,28 +2,38 @@
  * The buffer cache (interface and rules for callers: include/smpmem/bcache.h).
  *
  * Lock order (a CPU takes locks only in this order, never the reverse):
- *   1. "bcache"            the eviction lock: at most one miss at a time
- *                          chooses and moves a victim buffer;
- *   2. "bcache.bucketN"    bucket locks; a CPU holds at most two, and then
- *                          takes the lower index first;
+ *   1. "bcache"            the wait lock: a miss that finds every buffer
+ *                          busy sleeps under it; also taken first by the
+ *                          whole-cache walks (stats, count, check);
+ *   2. "bcache.bucketN"    bucket locks; a CPU holds at most two on the
+ *                          lookup paths, and then takes the lower index
+ *                          first (the walks take all, in increasing index);
  *   3. a buffer's sleep-lock guard (sleeplock.c), never held together with
  *      1 or 2: sleep locks are acquired after every spinlock is dropped.
  * The hit path takes only its bucket lock.  A miss drops its bucket lock,
- * takes "bcache", picks the victim, then locks the victim's bucket and the
- * target bucket in increasing index and re-checks the target bucket for the
- * block (another CPU may have inserted it between the drop and now).  Since
- * every CPU that could insert the block into the target bucket does so
- * under "bcache" and the target bucket lock, a block is never cached twice.
+ * scans every buffer WITHOUT a lock for the least recently released free
+ * one (the victim), then locks the victim's bucket and the target bucket in
+ * increasing index and re-validates: the victim must still be in the bucket
+ * it was seen in, still be free, and still carry the last_use it was seen
+ * with (each release stamps a new tick, so a buffer that was taken and
+ * released again since the scan, even one that moved away and back, is
+ * refused); otherwise the miss scans again.  It also
+ * re-checks the target bucket for the block: another CPU may have inserted
+ * it between the drop and now.  Every insertion of a block happens under
+ * its target bucket lock after such a re-check, so a block is never cached
+ * twice; and since no lock is held while scanning, misses on different
+ * CPUs run in parallel (two that pick the same victim: one wins the
+ * re-validation, the other rescans).
  *
  * What each lock protects:
  *   bucket lock   the bucket's list and, for buffers on it: dev, blockno,
- *                 next, prev, and writes of refcnt and last_use; the bucket's
- *                 hit counter.
- *   "bcache"      writes of every buffer's `bucket` field; the miss
- *                 statistics; sleeping for a free buffer (chan = &waiters).
+ *                 next, prev, and writes of bucket, refcnt and last_use; the
+ *                 bucket's statistics.
+ *   "bcache"      sleeping for a free buffer (chan = &waiters) and the
+ *                 waits counter.
  *   sleep lock    a held buffer's valid flag and data.
- * refcnt and last_use are atomics so the eviction scan may read them without
- * bucket locks; the victim's refcnt is re-checked under its bucket lock.
+ * bucket, refcnt and last_use are atomics so the scan may read them with no
+ * lock; they are trusted only after the re-validation under bucket locks.
  *
  * Waiting for a free buffer (no lost wakeup): the waiter increments
  * `waiters` (seq_cst) under "bcache", re-scans, and sleeps releasing
@@ -47,16 +57,17 @@
 struct bucket {
     _Alignas(CACHELINE) struct smp_spinlock lock;
     struct smp_buf *head;          /* most recently inserted first */
-    unsigned long hits;            /* bread hits in this bucket */
+    /* Statistics of lookups for blocks hashing here (under lock). */
+    unsigned long hits, misses, evictions, races;
     char name[24];                 /* "bcache.bucketN": outlives the lock */
 };
 
 struct bcache {
-    _Alignas(CACHELINE) struct smp_spinlock lock;   /* "bcache": eviction */
+    _Alignas(CACHELINE) struct smp_spinlock lock;   /* "bcache": waiting */
     unsigned nbuf, nbucket, block_size;
     struct smp_buf *bufs;          /* nbuf buffers, one kalloc block */
     atomic_uint waiters;           /* misses sleeping for a free buffer */
-    unsigned long misses, evictions, races, waits;  /* under lock */
+    unsigned long waits;           /* under lock */
     _Alignas(CACHELINE) atomic_uint_least64_t tick; /* LRU clock */
     _Alignas(CACHELINE) atomic_ulong dev_reads, dev_writes, read_errors, write_errors;
     struct bucket buckets[];       /* nbucket of them */
@@ -146,9 +157,9 @@ static void unlock_pair(struct bcache *c, unsigned i, unsigned j)
         smp_lock_release(&c->buckets[j].lock);
 }
 
-/* The free buffer released longest ago, or NULL if all are in use.
- * Called with c->lock held; reads refcnt/last_use without bucket locks. */
-static struct smp_buf *pick_victim(struct bcache *c)
+/* The free buffer released longest ago, or NULL if all are in use.  Reads
+ * refcnt/last_use with no lock: the answer is a candidate to re-validate. */
+static struct smp_buf *pick_victim(struct bcache *c, uint64_t *seen_use)
 {
     struct smp_buf *best = 0;
     uint64_t best_use = 0;
@@ -162,6 +173,7 @@ static struct smp_buf *pick_victim(struct bcache *c)
             best_use = use;
         }
     }
+    *seen_use = best_use;
     return best;
 }
 
@@ -169,7 +181,7 @@ static struct smp_buf *pick_victim(struct bcache *c)
  * holds b's sleep lock. */
 static void unref(struct bcache *c, struct smp_buf *b, const char *who)
 {
-    struct bucket *bk = &c->buckets[b->bucket];
+    struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
     smp_lock_acquire(&bk->lock);
     unsigned r = atomic_load_explicit(&b->refcnt, memory_order_relaxed);
     if (r == 0) {
@@ -190,71 +202,89 @@ static void unref(struct bcache *c, struct smp_buf *b, const char *who)
 
 /* ---- the lookup: a referenced buffer for (dev, blockno), sleep-locked --- */
 
+/* Sleep until some buffer may be free.  Takes "bcache" with no bucket lock
+ * held. */
+static void wait_for_free(struct bcache *c)
+{
+    smp_lock_acquire(&c->lock);
+    uint64_t use;
+    atomic_fetch_add(&c->waiters, 1);
+    if (!pick_victim(c, &use)) {
+        c->waits++;
+        smp_port_sleep(&c->waiters, &c->lock);
+    }
+    atomic_fetch_sub(&c->waiters, 1);
+    smp_lock_release(&c->lock);
+}
+
 static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
 {
     unsigned h = hash_of(c, dev, blockno);
     struct bucket *bk = &c->buckets[h];
     struct smp_buf *b;
 
-    for (;;) {
-        /* Hit path: this bucket's lock only. */
-        smp_lock_acquire(&bk->lock);
-        b = lookup(bk, dev, blockno);
-        if (b) {
-            atomic_fetch_add(&b->refcnt, 1);
-            bk->hits++;
-            smp_lock_release(&bk->lock);
-            break;
-        }
+    /* Hit path: this bucket's lock only. */
+    smp_lock_acquire(&bk->lock);
+    b = lookup(bk, dev, blockno);
+    if (b) {
+        atomic_fetch_add(&b->refcnt, 1);
+        bk->hits++;
         smp_lock_release(&bk->lock);
+        smp_sleeplock_acquire(&b->lock);
+        return b;
+    }
+    smp_lock_release(&bk->lock);
 
-        /* Miss path: lock order "bcache" -> buckets in increasing index. */
-        smp_lock_acquire(&c->lock);
-        for (;;) {
-            struct smp_buf *v = pick_victim(c);
-            if (!v) {
-                atomic_fetch_add(&c->waiters, 1);
-                v = pick_victim(c);
-                if (!v) {
-                    c->waits++;
-                    smp_port_sleep(&c->waiters, &c->lock);
-                    atomic_fetch_sub(&c->waiters, 1);
-                    break;      /* start over: the block may be cached now */
-                }
-                atomic_fetch_sub(&c->waiters, 1);
-            }
-            unsigned vb = v->bucket;
-            lock_pair(c, vb, h);
-            if (atomic_load(&v->refcnt) != 0) {
-                /* A hit took it between the scan and the lock. */
-                unlock_pair(c, vb, h);
-                continue;
-            }
+    /* Miss path: scan unlocked, then validate under both bucket locks. */
+    for (;;) {
+        uint64_t seen_use;
+        struct smp_buf *v = pick_victim(c, &seen_use);
+        if (!v) {
+            wait_for_free(c);
+            /* Buffers were released, or the block was inserted meanwhile. */
+            smp_lock_acquire(&bk->lock);
             b = lookup(bk, dev, blockno);
             if (b) {
-                /* Another CPU missed the same block and inserted it first. */
                 atomic_fetch_add(&b->refcnt, 1);
-                c->races++;
-                unlock_pair(c, vb, h);
+                bk->races++;
+                smp_lock_release(&bk->lock);
                 break;
             }
-            c->misses++;
-            if (v->dev != SMP_BCACHE_NODEV)
-                c->evictions++;
-            list_remove(&c->buckets[vb], v);
-            v->dev = dev;
-            v->blockno = blockno;
-            v->valid = 0;   /* free buffer: no sleep-lock holder to race */
-            atomic_store(&v->refcnt, 1);
-            v->bucket = h;
-            list_push(bk, v);
+            smp_lock_release(&bk->lock);
+            continue;
+        }
+        unsigned vb = atomic_load_explicit(&v->bucket, memory_order_relaxed);
+        lock_pair(c, vb, h);
+        if (atomic_load_explicit(&v->bucket, memory_order_relaxed) != vb ||
+            atomic_load(&v->refcnt) != 0 ||
+            atomic_load_explicit(&v->last_use, memory_order_relaxed) != seen_use) {
+            /* Since the scan, another miss moved it, a hit took it, or it
+             * was used and released again (possibly after moving away and
+             * back): it is no longer the least recently used. */
             unlock_pair(c, vb, h);
-            b = v;
+            continue;
+        }
+        b = lookup(bk, dev, blockno);
+        if (b) {
+            /* Another CPU missed the same block and inserted it first. */
+            atomic_fetch_add(&b->refcnt, 1);
+            bk->races++;
+            unlock_pair(c, vb, h);
             break;
         }
-        smp_lock_release(&c->lock);
-        if (b)
-            break;
+        bk->misses++;
+        if (v->dev != SMP_BCACHE_NODEV)
+            bk->evictions++;
+        list_remove(&c->buckets[vb], v);
+        v->dev = dev;
+        v->blockno = blockno;
+        v->valid = 0;   /* free buffer: no sleep-lock holder to race */
+        atomic_store(&v->refcnt, 1);
+        atomic_store_explicit(&v->bucket, h, memory_order_relaxed);
+        list_push(bk, v);
+        unlock_pair(c, vb, h);
+        b = v;
+        break;
     }
     smp_sleeplock_acquire(&b->lock);
     return b;
@@ -328,7 +358,7 @@ void smp_brelse(struct smp_buf *b)
 void smp_bpin(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "bpin");
-    struct bucket *bk = &c->buckets[b->bucket];
+    struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
     smp_lock_acquire(&bk->lock);
     if (atomic_load_explicit(&b->refcnt, memory_order_relaxed) == 0) {
         smp_lock_release(&bk->lock);
@@ -371,7 +401,7 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
     c->block_size = block_size;
     c->bufs = 0;
     atomic_init(&c->waiters, 0);
-    c->misses = c->evictions = c->races = c->waits = 0;
+    c->waits = 0;
     atomic_init(&c->tick, 0);
     atomic_init(&c->dev_reads, 0);
     atomic_init(&c->dev_writes, 0);
@@ -385,7 +415,7 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
         smp_fmt_str(&f, "bcache.bucket");
         smp_fmt_dec(&f, i);
         bk->head = 0;
-        bk->hits = 0;
+        bk->hits = bk->misses = bk->evictions = bk->races = 0;
         smp_lock_init(&bk->lock, bk->name);
     }
     c->bufs = smp_kalloc((size_t)nbuf * sizeof(struct smp_buf));
@@ -407,20 +437,30 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
          * that dev is registered, and dev < SMP_BDEV_MAX). */
         b->dev = SMP_BCACHE_NODEV;
         b->blockno = i;
-        b->bucket = i % nbucket;
+        atomic_init(&b->bucket, i % nbucket);
         atomic_init(&b->refcnt, 0);
         atomic_init(&b->last_use, 0);
         b->valid = 0;
         smp_sleeplock_init(&b->lock, "buffer");
-        list_push(&c->buckets[b->bucket], b);
+        list_push(&c->buckets[i % nbucket], b);
     }
     cache = c;
     return 0;
 }
 
+unsigned smp_bcache_default_buckets(unsigned nbuf)
+{
+    unsigned want = nbuf / 4 > SMP_BCACHE_NBUCKET ? nbuf / 4 : SMP_BCACHE_NBUCKET;
+    if (want > SMP_BCACHE_NBUCKET_MAX)
+        want = SMP_BCACHE_NBUCKET_MAX;
+    while (!is_prime(want))
+        want++;
+    return want;
+}
+
 int smp_bcache_init(unsigned nbuf, unsigned block_size)
 {
-    return smp_bcache_init_buckets(nbuf, block_size, SMP_BCACHE_NBUCKET);
+    return smp_bcache_init_buckets(nbuf, block_size, smp_bcache_default_buckets(nbuf));
 }
 
 int smp_bcache_reset(void)
@@ -464,12 +504,14 @@ int smp_bcache_stats(struct smp_bcache_stats *out)
     out->busy = 0;
     for (unsigned i = 0; i < c->nbuf; i++)
         out->busy += atomic_load(&c->bufs[i].refcnt) != 0;
-    out->hits = c->races;
-    for (unsigned i = 0; i < c->nbucket; i++)
-        out->hits += c->buckets[i].hits;
-    out->misses = c->misses;
-    out->evictions = c->evictions;
-    out->races = c->races;
+    out->hits = out->misses = out->evictions = out->races = 0;
+    for (unsigned i = 0; i < c->nbucket; i++) {
+        struct bucket *bk = &c->buckets[i];
+        out->hits += bk->hits + bk->races;
+        out->misses += bk->misses;
+        out->evictions += bk->evictions;
+        out->races += bk->races;
+    }
     out->waits = c->waits;
     out->dev_reads = atomic_load(&c->dev_reads);
     out->dev_writes = atomic_load(&c->dev_writes);
@@ -485,9 +527,11 @@ void smp_bcache_stats_reset(void)
     if (!c)
         return;
     lock_all(c);
-    for (unsigned i = 0; i < c->nbucket; i++)
-        c->buckets[i].hits = 0;
-    c->misses = c->evictions = c->races = c->waits = 0;
+    for (unsigned i = 0; i < c->nbucket; i++) {
+        struct bucket *bk = &c->buckets[i];
+        bk->hits = bk->misses = bk->evictions = bk->races = 0;
+    }
+    c->waits = 0;
     atomic_store(&c->dev_reads, 0);
     atomic_store(&c->dev_writes, 0);
     atomic_store(&c->read_errors, 0);
@@ -544,7 +588,7 @@ int smp_bcache_check(void)
                 bad = violation(b, i, "lists hold more entries than buffers (cycle?)");
             else if (b->prev != prev)
                 bad = violation(b, i, "prev link does not match the list");
-            else if (b->bucket != i)
+            else if (atomic_load_explicit(&b->bucket, memory_order_relaxed) != i)
                 bad = violation(b, i, "bucket field names another bucket");
             else if (b->dev != SMP_BCACHE_NODEV && hash_of(c, b->dev, b->blockno) != i)
                 bad = violation(b, i, "identity hashes to another bucket");

@@ -117,7 +117,7 @@ static void rw_worker(int cpu, void *arg)
     struct rng g = rng_for((uint64_t)cpu);
     static _Thread_local int64_t seen[FILE_BLOCKS];
     memset(seen, 0, sizeof seen);
-    long iters = scaled(6000);
+    long iters = scaled(20000);
     for (long it = 0; it < iters; it++) {
         uint64_t r = rng_below(&g, 100);
         if (r < 25) {
@@ -257,7 +257,7 @@ TEST(concurrent_misses_never_cache_a_block_twice)
     static struct same_ctx x;
     memset(&x, 0, sizeof x);
     x.dev = 1;
-    x.rounds = scaled(400);
+    x.rounds = scaled(1500);
     uint64_t nblocks = (uint64_t)x.rounds * SAME_SET;
     REQUIRE(ramdisk_create(1, nblocks, BSIZE) == 0, "ramdisk");
     char block[BSIZE];
@@ -482,7 +482,7 @@ static void faulty_worker(int cpu, void *arg)
 {
     struct faulty_ctx *x = arg;
     struct rng g = rng_for((uint64_t)cpu + 300);
-    long iters = scaled(3000);
+    long iters = scaled(8000);
     for (long it = 0; it < iters; it++) {
         int write = rng_below(&g, 3) == 0;
         uint64_t blk = write ? rng_below(&g, FAULTY_BLOCKS / NCPU) * NCPU + (uint64_t)cpu
@@ -741,6 +741,8 @@ TEST(init_arguments)
     CHECK(bcache_init_buckets(8, BSIZE, 1) == SMP_EINVAL, "1 bucket");
     CHECK(bcache_init(1u << 20, 1u << 20) == SMP_ENOMEM, "1 TiB of buffers");
     CHECK(bcache_check() == 0 && bcache_reset() == 0, "nothing left after failures");
+    CHECK(bcache_default_buckets(30) == 31 && bcache_default_buckets(512) == 131 &&
+          bcache_default_buckets(100000) == 251, "default bucket counts");
     CHECK(bcache_init_buckets(8, BSIZE, 13) == 0, "13 buckets");
     CHECK(bcache_init(8, BSIZE) == SMP_EBUSY, "twice");
     struct smp_bcache_stats st;

@@ -21,8 +21,9 @@
  * consistent (the buffer stays, invalid, and the next bread reads again).
  *
  * Inside: a prime number of hash buckets, one spinlock each
- * ("bcache.bucketN"); a hit takes only its bucket's lock.  A miss takes the
- * "bcache" lock to choose a victim (see the lock order in src/bcache.c).
+ * ("bcache.bucketN"); a hit takes only its bucket's lock, a miss the two
+ * bucket locks of the target and the victim; the "bcache" lock is only
+ * for sleeping when every buffer is busy (lock order: src/bcache.c).
  * Every buffer has a sleep lock (sleeplock.h).  Buffers and their data come
  * from smp_kalloc, so smp_pmm_init must have run.
  *
@@ -46,18 +47,19 @@
 #define smp_buf buf
 #endif
 
-#define SMP_BCACHE_NBUCKET 31          /* default bucket count (prime) */
+#define SMP_BCACHE_NBUCKET     31      /* fewest buckets bcache_init uses */
+#define SMP_BCACHE_NBUCKET_MAX 251     /* most buckets bcache_init uses */
 #define SMP_BCACHE_NODEV   0xffffffffu /* dev of a buffer that caches nothing */
 
 struct smp_buf {
     /* Identity and links: guarded by the lock of bucket `bucket`.  Changed
-     * only while refcnt == 0, holding the "bcache" lock and both bucket
-     * locks (old and new). */
+     * only while refcnt == 0, holding both bucket locks (old and new). */
     _Alignas(64) unsigned dev;
-    unsigned bucket;              /* index of the bucket whose list holds it */
+    atomic_uint bucket;           /* index of the bucket whose list holds it */
     uint64_t blockno;
     struct smp_buf *next, *prev;  /* bucket list */
-    /* Written under the bucket lock; read lock-free by the eviction scan. */
+    /* Written under the bucket lock; read lock-free by the victim scan
+     * (like bucket), which re-validates under the bucket lock. */
     atomic_uint refcnt;           /* bread holders + pins */
     atomic_uint_least64_t last_use; /* LRU tick of the last release to 0 */
     /* Contents: guarded by the sleep lock. */
@@ -66,8 +68,8 @@ struct smp_buf {
     unsigned char *data;          /* block_size bytes, from smp_kalloc */
 };
 
-/* Create the cache: nbuf buffers of block_size bytes, SMP_BCACHE_NBUCKET
- * buckets.  Returns 0, or:
+/* Create the cache: nbuf buffers of block_size bytes in
+ * smp_bcache_default_buckets(nbuf) buckets.  Returns 0, or:
  *   SMP_EINVAL  nbuf or block_size 0;
  *   SMP_EBUSY   already initialised (smp_bcache_reset first);
  *   SMP_ENOMEM  smp_kalloc failed (or smpmem is not initialised); nothing
@@ -76,8 +78,14 @@ struct smp_buf {
 int smp_bcache_init(unsigned nbuf, unsigned block_size);
 
 /* The same with nbucket buckets: SMP_EINVAL unless nbucket is a prime in
- * [2, 4093]. */
+ * [2, 4093].  (Each bucket lock takes a slot in the lock report's registry
+ * of 512.) */
 int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket);
+
+/* The bucket count bcache_init chooses: the smallest prime >= nbuf / 4
+ * (about 4 buffers per bucket), at least SMP_BCACHE_NBUCKET and at most
+ * SMP_BCACHE_NBUCKET_MAX: 31 for xv6's 30 buffers, 131 for 512. */
+unsigned smp_bcache_default_buckets(unsigned nbuf);
 
 /* Tear the cache down, giving its memory back to smp_kfree and forgetting
  * its locks in the report.  SMP_EBUSY (and nothing changes) if a buffer is
@@ -144,6 +152,7 @@ int smp_bcache_check(void);
 #ifndef SMPMEM_NO_SHORT_NAMES
 #define bcache_init          smp_bcache_init
 #define bcache_init_buckets  smp_bcache_init_buckets
+#define bcache_default_buckets smp_bcache_default_buckets
 #define bcache_reset         smp_bcache_reset
 #define bread                smp_bread
 #define bread_err            smp_bread_err
