@@ -332,7 +332,7 @@ int main(void)
         }
         unsigned long n1 = ipairs / 10 + 1, n2 = n1 + ipairs;
         printf("\ninstructions per alloc(64)+free pair: callgrind Ir inside kalloc_pair_loop,\n"
-               "steady state (Ir(%lu pairs) - Ir(%lu pairs)) / %lu, ~12 of them the loop and stamp.\n"
+               "steady state (Ir(%lu pairs) - Ir(%lu pairs)) / %lu, ~10 of them the loop and stamp.\n"
                "'64 live': 64 blocks of 64 B held through the loop (the fast path);\n"
                "'0 live': the block's page/slab empties on every free (retire paths).\n",
                n2, n1, ipairs);
