@@ -10,7 +10,7 @@
  * finds the size from the page descriptor of the pointer, so no header
  * precedes any object.  Locks: none of its own (see the layers it calls).
  */
-#include "slab.h"
+#include "objcache.h"
 #include "fmt.h"
 
 static unsigned order_for(size_t size)
@@ -35,7 +35,8 @@ void *smp_kalloc(size_t size)
 
 /* Classify p for kfree/usable_size: returns the slab class (>= 0) or -1 for
  * a page block (*order set); panics with the reason for anything else. */
-static int classify(struct smp_pmm *m, void *p, unsigned *order, const char *who)
+static __attribute__((noinline)) int classify(struct smp_pmm *m, void *p, unsigned *order,
+                                              const char *who)
 {
     uintptr_t addr = (uintptr_t)p;
     if (!m)
@@ -87,21 +88,24 @@ void smp_kfree(void *p)
         return;
     struct smp_pmm *m = smp_pmm_state;
     uintptr_t addr = (uintptr_t)p;
+    unsigned cls;
     /* Hot case first: an object at a class boundary in a one-page slab.
      * Everything else (and every error) goes through classify. */
     if (m && addr - m->base < (uintptr_t)m->npages << SMP_PAGE_SHIFT) {
         struct smp_page *pg = &m->pages[smp_page_index(m, addr)];
-        if (smp_state(pg) == PG_SLAB && !(addr & (smp_class_size(pg->cls) - 1))) {
-            smp_objcache_free(m, pg->cls, p);
-            return;
-        }
+        cls = pg->cls;
+        if (smp_state(pg) == PG_SLAB && !(addr & (smp_class_size(cls) - 1)))
+            goto object;
     }
     unsigned order;
-    int cls = classify(m, p, &order, "kfree");
-    if (cls >= 0)
-        smp_objcache_free(m, (unsigned)cls, p);
-    else
+    int c = classify(m, p, &order, "kfree");
+    if (c < 0) {
         smp_page_free(p, order);
+        return;
+    }
+    cls = (unsigned)c;
+object:
+    smp_objcache_free(m, cls, p);
 }
 
 size_t smp_kalloc_usable_size(void *p)

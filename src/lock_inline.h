@@ -33,6 +33,30 @@ static inline void smp_lock_acquire_on(struct smp_spinlock *lk, int cpu)
     smp_lock_count(&lk->n_acquire, 1);
 }
 
+/* Like smp_lock_acquire_on, without the self-deadlock check: for per-CPU
+ * locks on their owner's fast path, where interrupts are off and no other
+ * smpmem lock is held, so re-entry is impossible by construction. */
+static inline void smp_lock_take_on(struct smp_spinlock *lk, int cpu)
+{
+    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
+        smp_lock_spin(lk);
+    atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
+    smp_lock_count(&lk->n_acquire, 1);
+}
+
+/* One test-and-set: take lk for CPU cpu if it is free (counting the
+ * acquisition) and return 1; return 0 and change nothing if it is held.
+ * Fast paths call this and hand the contended case to an out-of-line
+ * function that spins with smp_lock_take_on, so they stay leaves. */
+static inline int smp_lock_try_on(struct smp_spinlock *lk, int cpu)
+{
+    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
+        return 0;
+    atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
+    smp_lock_count(&lk->n_acquire, 1);
+    return 1;
+}
+
 /* Release lk held by CPU cpu; interrupts stay pushed off. */
 static inline void smp_lock_release_on(struct smp_spinlock *lk, int cpu)
 {

@@ -1,21 +1,16 @@
 /*
- * Per-CPU object caches: the kalloc/kfree fast path for sizes <= 2 KiB.
+ * Per-CPU object caches (see objcache.h for the fast path and lock order).
  *
  * Each CPU has, per size class, a loaded magazine and a previous one
  * (Bonwick's magazines, as linked chains).  kalloc pops from loaded; kfree
  * pushes onto loaded, whichever CPU allocated the object, so a remote free
  * costs the same as a local one and takes no shared lock.  Only when both
  * magazines are empty (full) does a batch move from (to) the class's slabs.
- *
- * Lock order: oc[cpu].lock -> slab class lock -> pcp lock -> zone lock.
- * The fast path holds only oc[cpu].lock, with interrupts pushed off; the
- * slab layer is called after releasing it.  pmm_drain/pmm_check take other
- * CPUs' objcache locks, one at a time (drain) or all in increasing CPU id
- * (check).
+ * pmm_drain and pmm_check take other CPUs' objcache locks, one at a time
+ * (drain) or all in increasing CPU id (check).
  */
-#include "slab.h"
+#include "objcache.h"
 #include "fmt.h"
-#include "lock_inline.h"
 
 void smp_objcache_init(struct smp_pmm *m)
 {
@@ -33,92 +28,101 @@ void smp_objcache_init(struct smp_pmm *m)
     }
 }
 
-static int this_cpu(struct smp_pmm *m)
+_Noreturn void smp_objcache_bad_cpu(void)
 {
-    int cpu = smp_port_cpu_id();
-    if ((unsigned)cpu >= (unsigned)m->ncpu)
-        smp_panic("kalloc", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
-    return cpu;
+    smp_panic("kalloc", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
 }
 
-/* Both magazines were empty: take a batch from the slabs with no lock held
- * (it may allocate pages, which may drain every cache), keep one object,
- * load the rest.  Interrupts are pushed off by the caller. */
-static __attribute__((noinline)) void *refill(struct smp_pmm *m, int cpu, unsigned cls)
+/* Loaded magazine empty (lock held, interrupts pushed).  Swap in the
+ * previous magazine if it has objects; otherwise take a batch from the
+ * slabs with no lock held (it may allocate pages, which may drain every
+ * cache), keep one object and load the rest. */
+void *smp_objcache_alloc_slow(struct smp_pmm *m, int cpu, unsigned cls)
 {
     struct smp_objcache *oc = &m->oc[cpu];
-    void *chain, *p = 0;
-    unsigned n = smp_slab_take(m, cls, m->slab[cls].batch, &chain);
-    if (n) {
-        p = chain;
-        chain = *(void **)p;
-        n--;
-    }
-    if (n) {
-        /* The magazines are normally still empty; if an interrupt handler
-         * refilled them meanwhile, spill the batch back. */
-        struct smp_magazine fresh = { chain, n }, spill = { 0, 0 };
-        smp_lock_acquire_on(&oc->lock, cpu);
-        if (!oc->loaded[cls].head)
-            oc->loaded[cls] = fresh;
-        else if (!oc->previous[cls].head)
-            oc->previous[cls] = fresh;
-        else
-            spill = fresh;
-        smp_lock_release_on(&oc->lock, cpu);
-        if (spill.head)
-            smp_slab_give(m, cls, spill.head, spill.count);
-    }
-    return p;
-}
-
-void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
-{
-    smp_port_irq_push();            /* stay on this CPU until we are done */
-    int cpu = this_cpu(m);
-    struct smp_objcache *oc = &m->oc[cpu];
-    smp_lock_acquire_on(&oc->lock, cpu);
     struct smp_magazine *mag = &oc->loaded[cls];
-    void *p = mag->head;
-    if (__builtin_expect(p == 0, 0) && oc->previous[cls].head) {
+    void *p = 0;
+    if (oc->previous[cls].head) {
         struct smp_magazine t = *mag;
         *mag = oc->previous[cls];
         oc->previous[cls] = t;
         p = mag->head;
-    }
-    if (__builtin_expect(p != 0, 1)) {
         mag->head = *(void **)p;
         mag->count--;
     }
     smp_lock_release_on(&oc->lock, cpu);
-    if (__builtin_expect(p == 0, 0))
-        p = refill(m, cpu, cls);
+    if (!p) {
+        void *chain;
+        unsigned n = smp_slab_take(m, cls, m->slab[cls].batch, &chain);
+        if (n) {
+            p = chain;
+            chain = *(void **)p;
+            n--;
+        }
+        if (n) {
+            /* The magazines are normally still empty; if an interrupt
+             * handler refilled them meanwhile, spill the batch back. */
+            struct smp_magazine fresh = { chain, n }, spill = { 0, 0 };
+            smp_lock_take_on(&oc->lock, cpu);
+            if (!oc->loaded[cls].head)
+                oc->loaded[cls] = fresh;
+            else if (!oc->previous[cls].head)
+                oc->previous[cls] = fresh;
+            else
+                spill = fresh;
+            smp_lock_release_on(&oc->lock, cpu);
+            if (spill.head)
+                smp_slab_give(m, cls, spill.head, spill.count);
+        }
+    }
     smp_port_irq_pop();
     return p;
 }
 
-void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
+/* Loaded magazine full (lock held, interrupts pushed): it becomes the
+ * previous magazine, a full previous one goes back to the slabs, and p
+ * starts a fresh loaded magazine. */
+void smp_objcache_free_slow(struct smp_pmm *m, int cpu, unsigned cls, void *p)
 {
-    smp_port_irq_push();
-    int cpu = this_cpu(m);
     struct smp_objcache *oc = &m->oc[cpu];
-    struct smp_magazine flush = { 0, 0 };
-    smp_lock_acquire_on(&oc->lock, cpu);
+    struct smp_magazine full = oc->previous[cls];
+    oc->previous[cls] = oc->loaded[cls];
+    *(void **)p = 0;
+    oc->loaded[cls] = (struct smp_magazine){ p, 1 };
+    smp_lock_release_on(&oc->lock, cpu);
+    if (full.head)
+        smp_slab_give(m, cls, full.head, full.count);
+    smp_port_irq_pop();
+}
+
+void *smp_objcache_alloc_contended(struct smp_pmm *m, int cpu, unsigned cls)
+{
+    struct smp_objcache *oc = &m->oc[cpu];
+    smp_lock_take_on(&oc->lock, cpu);
     struct smp_magazine *mag = &oc->loaded[cls];
-    if (__builtin_expect(mag->count >= m->slab[cls].batch, 0)) {
-        /* Loaded is full: it becomes the previous magazine; a full previous
-         * one goes back to the slabs. */
-        flush = oc->previous[cls];
-        oc->previous[cls] = *mag;
-        mag->head = 0;
-        mag->count = 0;
+    void *p = mag->head;
+    if (!p)
+        return smp_objcache_alloc_slow(m, cpu, cls);
+    mag->head = *(void **)p;
+    mag->count--;
+    smp_lock_release_on(&oc->lock, cpu);
+    smp_port_irq_pop();
+    return p;
+}
+
+void smp_objcache_free_contended(struct smp_pmm *m, int cpu, unsigned cls, void *p)
+{
+    struct smp_objcache *oc = &m->oc[cpu];
+    smp_lock_take_on(&oc->lock, cpu);
+    struct smp_magazine *mag = &oc->loaded[cls];
+    if (mag->count >= m->slab[cls].batch) {
+        smp_objcache_free_slow(m, cpu, cls, p);
+        return;
     }
     *(void **)p = mag->head;
     mag->head = p;
     mag->count++;
     smp_lock_release_on(&oc->lock, cpu);
-    if (__builtin_expect(flush.head != 0, 0))
-        smp_slab_give(m, cls, flush.head, flush.count);
     smp_port_irq_pop();
 }
 

@@ -12,7 +12,7 @@
  * takes every lock of each level in increasing index, level by level.
  */
 #include "pmm_internal.h"
-#include "slab.h"
+#include "objcache.h"
 #include "fmt.h"
 
 struct smp_pmm *smp_pmm_state;

@@ -55,16 +55,4 @@ int smp_slab_check_locked(struct smp_pmm *m, const size_t *heads, const size_t *
 void smp_slab_lock_all(struct smp_pmm *m);
 void smp_slab_unlock_all(struct smp_pmm *m);
 
-/* objcache.c */
-void smp_objcache_init(struct smp_pmm *m);
-void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls);
-void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p);
-/* Flush every CPU's magazines back to the slabs. */
-void smp_objcache_drain_all(struct smp_pmm *m);
-/* pmm_check part; every objcache lock held.  Counts cached objects per class
- * and verifies each lies in a slab of its class at an object boundary. */
-int smp_objcache_check_locked(struct smp_pmm *m, size_t *cached_objects);
-void smp_objcache_lock_all(struct smp_pmm *m);
-void smp_objcache_unlock_all(struct smp_pmm *m);
-
 #endif

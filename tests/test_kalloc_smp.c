@@ -172,8 +172,10 @@ static void worker(int cpu, void *arg)
             inbox_drain(cpu);
         }
         cpus_barrier();
-        if (cpu == 0)
+        if (cpu == 0) {          /* everyone else is parked at the barrier */
             global_overlap_check();
+            CHECK(pmm_check() == 0, "pmm_check at checkpoint %d", phase);
+        }
         cpus_barrier();
     }
     while (st->nlive)

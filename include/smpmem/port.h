@@ -13,6 +13,15 @@
 
 struct smp_spinlock;
 
+/*
+ * The three hooks on every kalloc/kfree (cpu id, irq push, irq pop) may be
+ * inline: build the core with -DSMP_PORT_INLINE='"your_header.h"' and
+ * define them there as static inline functions with these exact
+ * signatures.  Without it they are ordinary external functions.
+ */
+#ifdef SMP_PORT_INLINE
+#include SMP_PORT_INLINE
+#else
 /* Index of the CPU running the caller, 0 <= id < the ncpu given to
  * smp_pmm_init.  Only required to be stable while interrupts are pushed off. */
 int smp_port_cpu_id(void);
@@ -24,6 +33,7 @@ void smp_port_irq_push(void);
 /* Undo one smp_port_irq_push; the last pop restores the remembered state.
  * Must panic on a pop without a matching push (xv6's pop_off). */
 void smp_port_irq_pop(void);
+#endif
 
 /* Called in spin-wait loops: a CPU pause hint (or a yield on hosted ports). */
 void smp_port_relax(void);

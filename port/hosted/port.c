@@ -21,29 +21,35 @@
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
 
-static _Thread_local int tl_cpu;
-static _Thread_local int tl_noff;
+/* Read inline by the core through port_inline.h (SMP_PORT_INLINE). */
+_Thread_local int smp_hosted_cpu;
+_Thread_local int smp_hosted_noff;
 
-int smp_port_cpu_id(void) { return tl_cpu; }
-
-void smp_port_irq_push(void) { tl_noff++; }
-
-void smp_port_irq_pop(void)
+_Noreturn void smp_hosted_pop_underflow(void)
 {
-    if (tl_noff <= 0)
-        smp_port_panic("pop_off: interrupts popped more often than pushed");
-    tl_noff--;
+    smp_port_panic("pop_off: interrupts popped more often than pushed");
 }
 
-int smp_hosted_irq_depth(void) { return tl_noff; }
+#ifndef SMP_PORT_INLINE
+int smp_port_cpu_id(void) { return smp_hosted_cpu; }
+void smp_port_irq_push(void) { smp_hosted_noff++; }
+void smp_port_irq_pop(void)
+{
+    if (smp_hosted_noff <= 0)
+        smp_hosted_pop_underflow();
+    smp_hosted_noff--;
+}
+#endif
+
+int smp_hosted_irq_depth(void) { return smp_hosted_noff; }
 
 void smp_hosted_bind_cpu(int cpu)
 {
     if (cpu < 0 || cpu >= SMP_MAX_CPUS)
         smp_port_panic("smp_hosted_bind_cpu: cpu out of range");
-    if (tl_noff)
+    if (smp_hosted_noff)
         smp_port_panic("smp_hosted_bind_cpu: called with interrupts pushed off");
-    tl_cpu = cpu;
+    smp_hosted_cpu = cpu;
 }
 
 void smp_port_relax(void)
