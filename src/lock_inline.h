@@ -57,6 +57,35 @@ static inline int smp_lock_try_on(struct smp_spinlock *lk, int cpu)
     return 1;
 }
 
+/*
+ * "Local" variants for a per-CPU lock taken by its own CPU on a fast path
+ * (and the slow paths that path hands over to).  They skip the owner field:
+ * the only code that takes a per-CPU lock this way is the owning CPU's own
+ * fast path with interrupts off, which releases it before returning, so
+ * the ownership checks could not fail.  Other takers of the same lock
+ * (drain, steal, pmm_check) use smp_lock_acquire/release, which record and
+ * verify the owner as usual; acquisitions are counted either way.
+ */
+static inline int smp_lock_try_local(struct smp_spinlock *lk)
+{
+    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
+        return 0;
+    smp_lock_count(&lk->n_acquire, 1);
+    return 1;
+}
+
+static inline void smp_lock_take_local(struct smp_spinlock *lk)
+{
+    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
+        smp_lock_spin(lk);
+    smp_lock_count(&lk->n_acquire, 1);
+}
+
+static inline void smp_lock_release_local(struct smp_spinlock *lk)
+{
+    atomic_store_explicit(&lk->locked, 0, memory_order_release);
+}
+
 /* Release lk held by CPU cpu; interrupts stay pushed off. */
 static inline void smp_lock_release_on(struct smp_spinlock *lk, int cpu)
 {

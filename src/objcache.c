@@ -50,7 +50,7 @@ void *smp_objcache_alloc_slow(struct smp_pmm *m, int cpu, unsigned cls)
         mag->head = *(void **)p;
         mag->count--;
     }
-    smp_lock_release_on(&oc->lock, cpu);
+    smp_lock_release_local(&oc->lock);
     if (!p) {
         void *chain;
         unsigned n = smp_slab_take(m, cls, m->slab[cls].batch, &chain);
@@ -63,14 +63,14 @@ void *smp_objcache_alloc_slow(struct smp_pmm *m, int cpu, unsigned cls)
             /* The magazines are normally still empty; if an interrupt
              * handler refilled them meanwhile, spill the batch back. */
             struct smp_magazine fresh = { chain, n }, spill = { 0, 0 };
-            smp_lock_take_on(&oc->lock, cpu);
+            smp_lock_take_local(&oc->lock);
             if (!oc->loaded[cls].head)
                 oc->loaded[cls] = fresh;
             else if (!oc->previous[cls].head)
                 oc->previous[cls] = fresh;
             else
                 spill = fresh;
-            smp_lock_release_on(&oc->lock, cpu);
+            smp_lock_release_local(&oc->lock);
             if (spill.head)
                 smp_slab_give(m, cls, spill.head, spill.count);
         }
@@ -89,7 +89,7 @@ void smp_objcache_free_slow(struct smp_pmm *m, int cpu, unsigned cls, void *p)
     oc->previous[cls] = oc->loaded[cls];
     *(void **)p = 0;
     oc->loaded[cls] = (struct smp_magazine){ p, 1 };
-    smp_lock_release_on(&oc->lock, cpu);
+    smp_lock_release_local(&oc->lock);
     if (full.head)
         smp_slab_give(m, cls, full.head, full.count);
     smp_port_irq_pop();
@@ -98,14 +98,14 @@ void smp_objcache_free_slow(struct smp_pmm *m, int cpu, unsigned cls, void *p)
 void *smp_objcache_alloc_contended(struct smp_pmm *m, int cpu, unsigned cls)
 {
     struct smp_objcache *oc = &m->oc[cpu];
-    smp_lock_take_on(&oc->lock, cpu);
+    smp_lock_take_local(&oc->lock);
     struct smp_magazine *mag = &oc->loaded[cls];
     void *p = mag->head;
     if (!p)
         return smp_objcache_alloc_slow(m, cpu, cls);
     mag->head = *(void **)p;
     mag->count--;
-    smp_lock_release_on(&oc->lock, cpu);
+    smp_lock_release_local(&oc->lock);
     smp_port_irq_pop();
     return p;
 }
@@ -113,7 +113,7 @@ void *smp_objcache_alloc_contended(struct smp_pmm *m, int cpu, unsigned cls)
 void smp_objcache_free_contended(struct smp_pmm *m, int cpu, unsigned cls, void *p)
 {
     struct smp_objcache *oc = &m->oc[cpu];
-    smp_lock_take_on(&oc->lock, cpu);
+    smp_lock_take_local(&oc->lock);
     struct smp_magazine *mag = &oc->loaded[cls];
     if (mag->count >= m->slab[cls].batch) {
         smp_objcache_free_slow(m, cpu, cls, p);
@@ -122,7 +122,7 @@ void smp_objcache_free_contended(struct smp_pmm *m, int cpu, unsigned cls, void 
     *(void **)p = mag->head;
     mag->head = p;
     mag->count++;
-    smp_lock_release_on(&oc->lock, cpu);
+    smp_lock_release_local(&oc->lock);
     smp_port_irq_pop();
 }
 

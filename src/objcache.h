@@ -50,7 +50,7 @@ static inline void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
     smp_port_irq_push();            /* stay on this CPU until we are done */
     int cpu = smp_objcache_cpu(m);
     struct smp_objcache *oc = &m->oc[cpu];
-    if (__builtin_expect(!smp_lock_try_on(&oc->lock, cpu), 0))
+    if (__builtin_expect(!smp_lock_try_local(&oc->lock), 0))
         return smp_objcache_alloc_contended(m, cpu, cls);
     struct smp_magazine *mag = &oc->loaded[cls];
     void *p = mag->head;
@@ -58,7 +58,7 @@ static inline void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
         return smp_objcache_alloc_slow(m, cpu, cls);
     mag->head = *(void **)p;
     mag->count--;
-    smp_lock_release_on(&oc->lock, cpu);
+    smp_lock_release_local(&oc->lock);
     smp_port_irq_pop();
     return p;
 }
@@ -68,7 +68,7 @@ static inline void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
     smp_port_irq_push();
     int cpu = smp_objcache_cpu(m);
     struct smp_objcache *oc = &m->oc[cpu];
-    if (__builtin_expect(!smp_lock_try_on(&oc->lock, cpu), 0)) {
+    if (__builtin_expect(!smp_lock_try_local(&oc->lock), 0)) {
         smp_objcache_free_contended(m, cpu, cls, p);
         return;
     }
@@ -80,7 +80,7 @@ static inline void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
     *(void **)p = mag->head;
     mag->head = p;
     mag->count++;
-    smp_lock_release_on(&oc->lock, cpu);
+    smp_lock_release_local(&oc->lock);
     smp_port_irq_pop();
 }
 

@@ -1,6 +1,6 @@
 /*
  * Per-CPU page caches in front of the buddy zone (Linux's pcp lists; the
- * MIT lock lab's per-CPU free lists with stealing).
+ * MIT lock lab's per-CPU free lists with stealing).  Fast paths: pcp.h.
  *
  * Lock order:
  *   1. pcp[cpu].lock   (this CPU's own cache)
@@ -9,16 +9,16 @@
  * locks a victim, and moves the stolen batch home after releasing the victim.
  * (smp_pmm_check alone holds every pcp lock, taken in increasing CPU id.)
  *
- * pcp[c].lock protects head/tail of that cache and the PG_PCP descriptors on
- * it.  Any CPU may take it (steal, drain), but the owner is the usual taker,
- * so on the fast path the lock is uncontended and its cache line stays home.
+ * pcp[c].lock protects that cache's rings and the PG_PCP descriptors in
+ * them.  Any CPU may take it (steal, drain), but the owner is the usual
+ * taker, so on the fast path the lock is uncontended and its line stays home.
  *
- * Each order's list is doubly linked: allocation pops the hot head (LIFO,
- * cache-warm), drain and steal take from the cold tail.
+ * Each order's ring holds page indices between bottom and top (unsigned,
+ * wrapping; count = top - bottom <= capacity).  The hot end is top (LIFO,
+ * cache-warm pages), the cold end bottom: drain and steal take from there.
  */
-#include "pmm_internal.h"
+#include "pcp.h"
 #include "fmt.h"
-#include "lock_inline.h"
 
 static void bump(atomic_ulong *c)
 {
@@ -26,58 +26,60 @@ static void bump(atomic_ulong *c)
                           memory_order_relaxed);
 }
 
+static uint32_t top_of(struct smp_pcp *c, unsigned o)
+{
+    return atomic_load_explicit(&c->ring[o].top, memory_order_relaxed);
+}
+
+static uint32_t bottom_of(struct smp_pcp *c, unsigned o)
+{
+    return atomic_load_explicit(&c->ring[o].bottom, memory_order_relaxed);
+}
+
+static void set_top(struct smp_pcp *c, unsigned o, uint32_t v)
+{
+    atomic_store_explicit(&c->ring[o].top, v, memory_order_relaxed);
+}
+
 static unsigned count_of(struct smp_pcp *c, unsigned o)
 {
-    return atomic_load_explicit(&c->count[o], memory_order_relaxed);
+    return top_of(c, o) - bottom_of(c, o);
 }
 
-static void set_count(struct smp_pcp *c, unsigned o, unsigned v)
+static uint32_t *slot(struct smp_pcp *c, unsigned o, uint32_t pos)
 {
-    atomic_store_explicit(&c->count[o], v, memory_order_relaxed);
+    return &c->ring[o].slots[pos & c->ring[o].mask];
 }
 
-static void push_head(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigned o, uint32_t idx)
+/* Lock held; the caller checked there is room. */
+static void push_top(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigned o, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
     smp_set_state(pg, PG_PCP);
     pg->order = (uint8_t)o;
     pg->cpu = (uint8_t)cpu;
-    pg->prev = SMP_NIL;
-    pg->next = c->head[o];
-    if (c->head[o] != SMP_NIL)
-        m->pages[c->head[o]].prev = idx;
-    else
-        c->tail[o] = idx;
-    c->head[o] = idx;
-    set_count(c, o, count_of(c, o) + 1);
+    uint32_t top = top_of(c, o);
+    *slot(c, o, top) = idx;
+    set_top(c, o, top + 1);
 }
 
-static uint32_t pop_head(struct smp_pmm *m, struct smp_pcp *c, unsigned o)
+static uint32_t pop_top(struct smp_pcp *c, unsigned o)
 {
-    uint32_t idx = c->head[o];
-    if (idx == SMP_NIL)
+    uint32_t top = top_of(c, o);
+    if (top == bottom_of(c, o))
         return SMP_NIL;
-    c->head[o] = m->pages[idx].next;
-    if (c->head[o] != SMP_NIL)
-        m->pages[c->head[o]].prev = SMP_NIL;
-    else
-        c->tail[o] = SMP_NIL;
-    set_count(c, o, count_of(c, o) - 1);
-    return idx;
+    top--;
+    set_top(c, o, top);
+    return *slot(c, o, top);
 }
 
-static uint32_t pop_tail(struct smp_pmm *m, struct smp_pcp *c, unsigned o)
+static uint32_t pop_bottom(struct smp_pcp *c, unsigned o)
 {
-    uint32_t idx = c->tail[o];
-    if (idx == SMP_NIL)
+    uint32_t bottom = bottom_of(c, o);
+    if (bottom == top_of(c, o))
         return SMP_NIL;
-    c->tail[o] = m->pages[idx].prev;
-    if (c->tail[o] != SMP_NIL)
-        m->pages[c->tail[o]].next = SMP_NIL;
-    else
-        c->head[o] = SMP_NIL;
-    set_count(c, o, count_of(c, o) - 1);
-    return idx;
+    atomic_store_explicit(&c->ring[o].bottom, bottom + 1, memory_order_relaxed);
+    return *slot(c, o, bottom);
 }
 
 void smp_pcp_init(struct smp_pmm *m)
@@ -85,9 +87,10 @@ void smp_pcp_init(struct smp_pmm *m)
     /* Batch and high watermark per order, in blocks.  The order-0 high mark
      * scales with the region so that all CPUs together cache at most about
      * 1/8 of it, but never below 96 pages (a 64-page burst plus a batch
-     * must fit without ping-ponging pages through the zone lock). */
+     * must fit without ping-ponging pages through the zone lock) and never
+     * beyond the ring. */
     size_t share = m->npages / (8 * (size_t)m->ncpu);
-    unsigned high0 = share < 96 ? 96 : share > 1024 ? 1024 : (unsigned)share;
+    unsigned high0 = share < 96 ? 96 : share > SMP_PCP_CAP0 - 32 ? SMP_PCP_CAP0 - 32 : (unsigned)share;
     for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
         unsigned b = 32 >> o;
         m->pcp_batch[o] = b ? b : 1;
@@ -102,8 +105,12 @@ void smp_pcp_init(struct smp_pmm *m)
         smp_fmt_dec(&f, (uint64_t)cpu);
         smp_lock_init(&c->lock, c->name);
         for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
-            c->head[o] = c->tail[o] = SMP_NIL;
-            atomic_init(&c->count[o], 0);
+            struct smp_pcp_ring *r = &c->ring[o];
+            atomic_init(&r->top, 0);
+            atomic_init(&r->bottom, 0);
+            r->mask = smp_pcp_cap(o) - 1;
+            r->high = m->pcp_high[o];
+            r->slots = &c->slots[smp_pcp_off(o)];
         }
         atomic_init(&c->refills, 0);
         atomic_init(&c->drains, 0);
@@ -112,39 +119,43 @@ void smp_pcp_init(struct smp_pmm *m)
     }
 }
 
-static struct smp_pcp *this_cpu(struct smp_pmm *m, int *cpu)
+_Noreturn void smp_pcp_bad_cpu(void)
 {
-    int id = smp_port_cpu_id();
-    if (id < 0 || id >= m->ncpu)
-        smp_panic("pcp", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
-    *cpu = id;
-    return &m->pcp[id];
+    smp_panic("pcp", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
 }
 
-/* Move up to `batch` blocks of order o from the buddy; c->lock held. */
+size_t smp_pcp_cached_pages(struct smp_pcp *c)
+{
+    size_t n = 0;
+    for (unsigned o = 0; o < SMP_PCP_ORDERS; o++)
+        n += (size_t)count_of(c, o) << o;
+    return n;
+}
+
+/* Move up to a batch of order-o blocks from the buddy; c->lock held. */
 static void refill_locked(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigned o)
 {
     unsigned got = 0;
     smp_lock_acquire(&m->zone.lock);
-    for (; got < m->pcp_batch[o]; got++) {
+    for (; got < m->pcp_batch[o] && count_of(c, o) < smp_pcp_cap(o); got++) {
         uint32_t idx = smp_buddy_alloc_locked(m, o);
         if (idx == SMP_NIL)
             break;
-        push_head(m, c, cpu, o, idx);
+        push_top(m, c, cpu, o, idx);
     }
     smp_lock_release(&m->zone.lock);
     if (got)
         bump(&c->refills);
 }
 
-/* Give `n` cold blocks of order o back to the buddy; c->lock held. */
+/* Give up to n cold blocks of order o back to the buddy; c->lock held. */
 static void drain_locked(struct smp_pmm *m, struct smp_pcp *c, unsigned o, unsigned n)
 {
     if (!n)
         return;
     smp_lock_acquire(&m->zone.lock);
     for (unsigned i = 0; i < n; i++) {
-        uint32_t idx = pop_tail(m, c, o);
+        uint32_t idx = pop_bottom(c, o);
         if (idx == SMP_NIL)
             break;
         smp_buddy_free_locked(m, idx, o);
@@ -172,7 +183,7 @@ static uint32_t steal(struct smp_pmm *m, int self, unsigned o)
         if (take > want)
             take = want;
         while (n < take) {
-            uint32_t idx = pop_tail(m, vc, o);
+            uint32_t idx = pop_bottom(vc, o);
             if (idx == SMP_NIL)
                 break;
             smp_set_state(&m->pages[idx], PG_ALLOC);   /* in transit: owned by us */
@@ -184,47 +195,54 @@ static uint32_t steal(struct smp_pmm *m, int self, unsigned o)
         if (!n)
             continue;
         struct smp_pcp *c = &m->pcp[self];
-        smp_lock_acquire(&c->lock);
-        for (unsigned i = 1; i < n; i++)
-            push_head(m, c, self, o, batch[i]);
+        smp_lock_take_local(&c->lock);
+        unsigned i = 1;
+        for (; i < n && count_of(c, o) < smp_pcp_cap(o); i++)
+            push_top(m, c, self, o, batch[i]);
+        if (i < n) {
+            /* Our ring refilled meanwhile (an interrupt handler freed here):
+             * the rest goes to the buddy. */
+            smp_lock_acquire(&m->zone.lock);
+            for (; i < n; i++)
+                smp_buddy_free_locked(m, batch[i], o);
+            smp_lock_release(&m->zone.lock);
+        }
         bump(&c->steals);
-        smp_lock_release(&c->lock);
+        smp_lock_release_local(&c->lock);
         return batch[0];
     }
     return SMP_NIL;
 }
 
-uint32_t smp_pcp_alloc(struct smp_pmm *m, unsigned o)
+uint32_t smp_pcp_alloc_slow(struct smp_pmm *m, int cpu, unsigned o, int held)
 {
-    int cpu;
-    smp_port_irq_push();   /* keep this CPU (and its id) while we work */
-    struct smp_pcp *c = this_cpu(m, &cpu);
-    smp_lock_acquire_on(&c->lock, cpu);
-    uint32_t idx = pop_head(m, c, o);
+    struct smp_pcp *c = &m->pcp[cpu];
+    if (!held)
+        smp_lock_take_local(&c->lock);
+    uint32_t idx = pop_top(c, o);
     if (idx == SMP_NIL) {
         refill_locked(m, c, cpu, o);
-        idx = pop_head(m, c, o);
+        idx = pop_top(c, o);
     }
     if (idx != SMP_NIL)
         smp_set_state(&m->pages[idx], PG_ALLOC);
-    smp_lock_release_on(&c->lock, cpu);
+    smp_lock_release_local(&c->lock);
     if (idx == SMP_NIL)
         idx = steal(m, cpu, o);
     smp_port_irq_pop();
     return idx;
 }
 
-void smp_pcp_free(struct smp_pmm *m, uint32_t idx, unsigned o)
+void smp_pcp_free_slow(struct smp_pmm *m, int cpu, uint32_t idx, unsigned o, int held)
 {
-    int cpu;
-    smp_port_irq_push();
-    struct smp_pcp *c = this_cpu(m, &cpu);
-    smp_lock_acquire_on(&c->lock, cpu);
-    smp_page_validate_free(m, idx, o, "page_free");
-    push_head(m, c, cpu, o, idx);
-    if (count_of(c, o) > m->pcp_high[o])
+    struct smp_pcp *c = &m->pcp[cpu];
+    if (!held)
+        smp_lock_take_local(&c->lock);
+    smp_page_validate_free(m, idx, o, "page_free");   /* panics on misuse */
+    if (count_of(c, o) >= c->ring[o].high)
         drain_locked(m, c, o, m->pcp_batch[o]);
-    smp_lock_release_on(&c->lock, cpu);
+    push_top(m, c, cpu, o, idx);
+    smp_lock_release_local(&c->lock);
     smp_port_irq_pop();
 }
 
@@ -233,45 +251,39 @@ void smp_pcp_drain_cpu(struct smp_pmm *m, int cpu)
     struct smp_pcp *c = &m->pcp[cpu];
     smp_lock_acquire(&c->lock);
     for (unsigned o = 0; o < SMP_PCP_ORDERS; o++)
-        drain_locked(m, c, o, count_of(c, o));
+        if (count_of(c, o))
+            drain_locked(m, c, o, count_of(c, o));
     smp_lock_release(&c->lock);
 }
 
-/* Verify every cache list; every pcp lock held.  nheads_seen is the number
- * of PG_PCP heads the descriptor walk found: equal to the listed blocks iff
- * no cached block is missing from (or repeated on) a list. */
+/* Verify every cache ring; every pcp lock held.  nheads_seen is the number
+ * of PG_PCP heads the descriptor walk found: equal to the cached blocks iff
+ * no cached block is missing from (or repeated in) a ring. */
 int smp_pcp_check_locked(struct smp_pmm *m, size_t nheads_seen)
 {
     size_t blocks = 0;
     for (int cpu = 0; cpu < m->ncpu; cpu++) {
         struct smp_pcp *c = &m->pcp[cpu];
         for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
-            unsigned n = 0;
-            uint32_t prev = SMP_NIL;
-            for (uint32_t i = c->head[o]; i != SMP_NIL; i = m->pages[i].next) {
+            unsigned n = count_of(c, o);
+            if (n > smp_pcp_cap(o))
+                return smp_check_fail(m, SMP_NIL, "cpu cache ring count exceeds its capacity");
+            for (uint32_t pos = bottom_of(c, o); pos != top_of(c, o); pos++) {
+                uint32_t i = *slot(c, o, pos);
                 if (i >= m->npages)
-                    return smp_check_fail(m, prev, "cpu cache link points outside the region");
+                    return smp_check_fail(m, SMP_NIL, "cpu cache holds an index outside the region");
                 struct smp_page *pg = &m->pages[i];
                 if (smp_state(pg) != PG_PCP)
-                    return smp_check_fail(m, i, "block on a cpu cache is not marked cached");
+                    return smp_check_fail(m, i, "block in a cpu cache is not marked cached");
                 if (pg->order != o)
-                    return smp_check_fail(m, i, "block on the wrong order's cpu cache");
+                    return smp_check_fail(m, i, "block in the wrong order's cpu cache");
                 if (pg->cpu != cpu)
                     return smp_check_fail(m, i, "cached block names another cpu");
-                if (pg->prev != prev)
-                    return smp_check_fail(m, i, "cpu cache back link broken");
-                if (++n > m->npages)
-                    return smp_check_fail(m, i, "cpu cache list has a cycle");
-                prev = i;
             }
-            if (prev != c->tail[o])
-                return smp_check_fail(m, prev, "cpu cache tail pointer wrong");
-            if (n != count_of(c, o))
-                return smp_check_fail(m, c->head[o], "cpu cache count disagrees with list");
             blocks += n;
         }
     }
     if (blocks != nheads_seen)
-        return smp_check_fail(m, SMP_NIL, "cached blocks missing from cpu cache lists");
+        return smp_check_fail(m, SMP_NIL, "cached blocks missing from or repeated in cpu caches");
     return 0;
 }

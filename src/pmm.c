@@ -13,6 +13,7 @@
  */
 #include "pmm_internal.h"
 #include "objcache.h"
+#include "pcp.h"
 #include "fmt.h"
 
 struct smp_pmm *smp_pmm_state;
@@ -68,6 +69,7 @@ int smp_pmm_init(void *start, void *end, int ncpu)
     m->region_lo = start;
     m->region_hi = end;
     smp_buddy_init(m);
+    m->max_order = m->zone.max_order;
     smp_pcp_init(m);
     smp_slab_init(m);
     smp_objcache_init(m);
@@ -92,25 +94,33 @@ static void *alloc_from_zone(struct smp_pmm *m, unsigned order)
     return idx == SMP_NIL ? 0 : (void *)smp_page_addr(m, idx);
 }
 
+/* Nothing in this CPU's cache, the buddy or the other CPUs' caches of this
+ * order (or an uncached order the zone could not serve): cached blocks of
+ * other orders may coalesce into what we need.  Take every cache back and
+ * ask the zone again. */
+static __attribute__((noinline)) void *alloc_last_resort(struct smp_pmm *m, unsigned order)
+{
+    smp_pmm_drain_all(m);
+    return alloc_from_zone(m, order);
+}
+
+static __attribute__((noinline)) void *alloc_large(struct smp_pmm *m, unsigned order)
+{
+    void *p = alloc_from_zone(m, order);
+    return p ? p : alloc_last_resort(m, order);
+}
+
 void *smp_page_alloc(unsigned order)
 {
     struct smp_pmm *m = smp_pmm_state;
-    if (!m || order > m->zone.max_order)
+    if (!m || order > m->max_order)
         return 0;
-    void *p;
-    if (order < SMP_PCP_ORDERS) {
-        uint32_t idx = smp_pcp_alloc(m, order);
-        p = idx == SMP_NIL ? 0 : (void *)smp_page_addr(m, idx);
-    } else {
-        p = alloc_from_zone(m, order);
-    }
-    if (!p) {
-        /* Last resort: cached blocks of other orders may coalesce into
-         * what we need.  Take every cache back and ask the zone again. */
-        smp_pmm_drain_all(m);
-        p = alloc_from_zone(m, order);
-    }
-    return p;
+    if (order >= SMP_PCP_ORDERS)
+        return alloc_large(m, order);
+    uint32_t idx = smp_pcp_alloc(m, order);
+    if (__builtin_expect(idx == SMP_NIL, 0))
+        return alloc_last_resort(m, order);
+    return (void *)smp_page_addr(m, idx);
 }
 
 void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
@@ -157,27 +167,39 @@ uint32_t smp_block_head(struct smp_pmm *m, uint32_t idx)
     return SMP_NIL;
 }
 
-void smp_page_free(void *p, unsigned order)
+static __attribute__((noinline)) void free_large(struct smp_pmm *m, uint32_t idx, unsigned order)
 {
-    struct smp_pmm *m = smp_pmm_state;
-    uintptr_t addr = (uintptr_t)p;
+    smp_lock_acquire(&m->zone.lock);
+    smp_page_validate_free(m, idx, order, "page_free");
+    smp_buddy_free_locked(m, idx, order);
+    smp_lock_release(&m->zone.lock);
+}
+
+static _Noreturn __attribute__((noinline)) void bad_page_free(struct smp_pmm *m, uintptr_t addr,
+                                                              unsigned order)
+{
     if (!m)
         smp_panic_at("page_free", addr, "smpmem is not initialised");
     if (addr < m->base || addr - m->base >= (uintptr_t)m->npages << SMP_PAGE_SHIFT)
         smp_panic_at("page_free", addr, "address outside the managed region");
     if (order > m->zone.max_order)
         smp_panic_at("page_free", addr, "order larger than any block of this region");
-    if (addr & ((SMP_PAGE_SIZE << order) - 1))
-        smp_panic_at("page_free", addr, "address not aligned to its order");
+    smp_panic_at("page_free", addr, "address not aligned to its order");
+}
+
+void smp_page_free(void *p, unsigned order)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    uintptr_t addr = (uintptr_t)p;
+    if (__builtin_expect(!m || addr - m->base >= (uintptr_t)m->npages << SMP_PAGE_SHIFT ||
+                         order > m->max_order ||
+                         (addr & ((SMP_PAGE_SIZE << order) - 1)), 0))
+        bad_page_free(m, addr, order);
     uint32_t idx = smp_page_index(m, addr);
-    if (order < SMP_PCP_ORDERS) {
+    if (order < SMP_PCP_ORDERS)
         smp_pcp_free(m, idx, order);
-        return;
-    }
-    smp_lock_acquire(&m->zone.lock);
-    smp_page_validate_free(m, idx, order, "page_free");
-    smp_buddy_free_locked(m, idx, order);
-    smp_lock_release(&m->zone.lock);
+    else
+        free_large(m, idx, order);
 }
 
 size_t smp_pmm_total_pages(void)
@@ -197,8 +219,7 @@ size_t smp_pmm_free_pages(void)
         return 0;
     size_t n = atomic_load_explicit(&m->zone.free_pages, memory_order_relaxed);
     for (int cpu = 0; cpu < m->ncpu; cpu++)
-        for (unsigned o = 0; o < SMP_PCP_ORDERS; o++)
-            n += (size_t)atomic_load_explicit(&m->pcp[cpu].count[o], memory_order_relaxed) << o;
+        n += smp_pcp_cached_pages(&m->pcp[cpu]);
     return n;
 }
 
@@ -224,9 +245,7 @@ int smp_pmm_cpu_stats(int cpu, struct smp_pcp_stats *out)
     if (!m || cpu < 0 || cpu >= m->ncpu || !out)
         return SMP_EINVAL;
     struct smp_pcp *c = &m->pcp[cpu];
-    out->cached_pages = 0;
-    for (unsigned o = 0; o < SMP_PCP_ORDERS; o++)
-        out->cached_pages += (size_t)atomic_load_explicit(&c->count[o], memory_order_relaxed) << o;
+    out->cached_pages = smp_pcp_cached_pages(c);
     out->refills = atomic_load_explicit(&c->refills, memory_order_relaxed);
     out->drains = atomic_load_explicit(&c->drains, memory_order_relaxed);
     out->steals = atomic_load_explicit(&c->steals, memory_order_relaxed);

@@ -69,18 +69,40 @@ static inline void smp_set_state(struct smp_page *pg, unsigned s)
     atomic_store_explicit(&pg->state, (uint8_t)s, memory_order_relaxed);
 }
 
-/* Per-CPU page cache: lists of free blocks of orders 0..SMP_PCP_ORDERS-1.
- * lock protects head, tail and the descriptors on these lists; count and the
- * statistics are written under lock and read lock-free by reports. */
+/* Per-CPU structures are aligned to 128 bytes: x86 prefetches cache lines
+ * in pairs, so 64-byte alignment would let neighbouring CPUs' caches
+ * interfere. */
+#define SMP_CPU_ALIGN 128
+
+/* Per-CPU page cache: for each order below SMP_PCP_ORDERS, a ring of page
+ * indices.  Allocation pops and free pushes at `top` (hot, LIFO); drain and
+ * steal take from `bottom` (cold).  Order o uses slots[pcp_off(o) ...] with
+ * capacity SMP_PCP_CAP0 >> o.  lock protects the rings and the PG_PCP
+ * descriptors in them; top/bottom and the statistics are written under lock
+ * and read lock-free (relaxed) by pmm_free_pages and reports. */
 #define SMP_PCP_ORDERS 4
+#define SMP_PCP_CAP0 512
+#define SMP_PCP_SLOTS (2 * SMP_PCP_CAP0)
+
+/* One order's ring.  slots, mask and high are set at init and never change,
+ * so the fast path finds everything it needs on this line. */
+struct smp_pcp_ring {
+    _Atomic uint32_t top, bottom;
+    uint32_t mask;                   /* capacity - 1 (a power of two) */
+    uint32_t high;                   /* drain a batch when this many are cached */
+    uint32_t *slots;
+};
+
 struct smp_pcp {
-    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
-    uint32_t head[SMP_PCP_ORDERS];   /* hottest block (LIFO end) */
-    uint32_t tail[SMP_PCP_ORDERS];   /* coldest block: drained and stolen first */
-    atomic_uint count[SMP_PCP_ORDERS];
+    _Alignas(SMP_CPU_ALIGN) struct smp_spinlock lock;
+    struct smp_pcp_ring ring[SMP_PCP_ORDERS];
     atomic_ulong refills, drains, steals, stolen;
     char name[16];                   /* "kmem.cpuN": the lock's name */
+    uint32_t slots[SMP_PCP_SLOTS];
 };
+
+static inline unsigned smp_pcp_off(unsigned o) { return SMP_PCP_SLOTS - (SMP_PCP_SLOTS >> o); }
+static inline unsigned smp_pcp_cap(unsigned o) { return SMP_PCP_CAP0 >> o; }
 
 /* The buddy zone.  lock protects free_head and every BUDDY descriptor. */
 struct smp_zone {
@@ -105,7 +127,7 @@ struct smp_magazine {
  * protects everything here (the owner is the usual taker; pmm_drain and
  * pmm_check take it from other CPUs). */
 struct smp_objcache {
-    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    _Alignas(SMP_CPU_ALIGN) struct smp_spinlock lock;
     struct smp_magazine loaded[SMP_OBJ_CLASSES];
     struct smp_magazine previous[SMP_OBJ_CLASSES];
     char name[16];                   /* "kmem.objN" */
@@ -130,6 +152,7 @@ struct smp_pmm {
     uint32_t npages;
     int ncpu;
     struct smp_page *pages;
+    unsigned max_order;              /* copy of zone.max_order on the hot line */
     const void *region_lo, *region_hi;   /* the caller's [start, end) */
     unsigned pcp_batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
     unsigned pcp_high[SMP_PCP_ORDERS];   /* drain when a list grows past this */
@@ -157,13 +180,11 @@ uint32_t smp_buddy_alloc_locked(struct smp_pmm *m, unsigned order);
 void smp_buddy_free_locked(struct smp_pmm *m, uint32_t idx, unsigned order);
 int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed);
 
-/* pcp.c: per-CPU caches.  Blocks returned by smp_pcp_alloc are marked
- * PG_ALLOC; smp_pcp_free validates the block under the cache lock. */
+/* pcp.c / pcp.h: per-CPU page caches. */
 void smp_pcp_init(struct smp_pmm *m);
-uint32_t smp_pcp_alloc(struct smp_pmm *m, unsigned order);
-void smp_pcp_free(struct smp_pmm *m, uint32_t idx, unsigned order);
 void smp_pcp_drain_cpu(struct smp_pmm *m, int cpu);
 int smp_pcp_check_locked(struct smp_pmm *m, size_t nheads_seen);
+size_t smp_pcp_cached_pages(struct smp_pcp *c);
 
 /* pmm.c */
 void smp_pmm_drain_all(struct smp_pmm *m);

@@ -184,13 +184,18 @@ TEST(check_detects_corruption)
     setup(64 * MiB, 1);
     struct smp_pmm *m = smp_pmm_state;
     CHECK(pmm_check() == 0, "clean");
-    struct smp_page *head = &m->pages[0];
+    /* A free block of at least two pages: its head and its first tail. */
+    uint32_t h = 0;
+    while (h < m->npages && !(smp_state(&m->pages[h]) == PG_BUDDY && m->pages[h].order >= 1))
+        h += 1U << m->pages[h].order;
+    REQUIRE(h < m->npages, "no free block of two pages or more");
+    struct smp_page *head = &m->pages[h];
     unsigned saved = smp_state(head);
     smp_set_state(head, PG_PCP);                    /* free block claims to be cached */
     CHECK(pmm_check() != 0, "free block marked cached not detected");
     smp_set_state(head, saved);
-    struct smp_page *tail = &m->pages[1];    /* page 1 is a tail of a big free block */
-    CHECK(smp_state(tail) == PG_TAIL, "page 1 should be a tail");
+    struct smp_page *tail = &m->pages[h + 1];
+    CHECK(smp_state(tail) == PG_TAIL, "the page after a free head should be a tail");
     smp_set_state(tail, PG_ALLOC);
     tail->order = 0;
     CHECK(pmm_check() != 0, "page in two blocks not detected");
