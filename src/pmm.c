@@ -43,7 +43,7 @@ int smp_pmm_init(void *start, void *end, int ncpu)
     uintptr_t s = (uintptr_t)start, e = (uintptr_t)end;
     if (e <= s)
         return SMP_EINVAL;
-    uintptr_t hdr = align_up(s, SMP_CACHELINE);
+    uintptr_t hdr = align_up(s, _Alignof(struct smp_pmm));
     uintptr_t desc = align_up(hdr + sizeof(struct smp_pmm), SMP_CACHELINE);
     e &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
     if (hdr < s || desc < hdr || desc >= e)
