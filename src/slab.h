@@ -21,7 +21,7 @@
 #define SMP_MAX_CLASS_SHIFT 11                /* 2 KiB; 4 KiB and up are pages */
 #define SMP_NCLASSES (SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1)
 #define SMP_MAX_SMALL (1UL << SMP_MAX_CLASS_SHIFT)
-_Static_assert(SMP_NCLASSES == SMP_OBJ_CLASSES, "class count mismatch");
+_Static_assert(SMP_NCLASSES == SMP_OBJ_CLASSES && SMP_NCLASSES == SMP_KALLOC_CLASSES, "class count mismatch");
 
 static inline unsigned smp_class_of(size_t size)
 {

@@ -175,9 +175,34 @@ TEST(every_class_round_trip_and_check)
     teardown();
 }
 
+TEST(stats_follow_the_objects)
+{
+    setup(64 * MiB, 2);
+    enum { N = 5000 };
+    static void *ps[N];
+    for (int i = 0; i < N; i++)
+        REQUIRE((ps[i] = kalloc(100)) != NULL, "kalloc");
+    struct smp_kalloc_stats st;
+    REQUIRE(smp_kalloc_stats(-1, &st) == 0, "stats");
+    unsigned c128 = 4;                     /* 8,16,32,64,128 */
+    CHECK(st.class_size[c128] == 128, "class 4 is 128 B");
+    CHECK(st.in_use[c128] >= N, "in use %zu >= %d", st.in_use[c128], N);
+    CHECK(st.slabs[c128] * 32 >= N, "%zu slabs of 32 objects hold %d", st.slabs[c128], N);
+    CHECK(st.slab_pages >= st.slabs[c128], "slab pages");
+    for (int i = 0; i < N; i++)
+        kfree(ps[i]);
+    REQUIRE(smp_kalloc_stats(0, &st) == 0, "stats cpu 0");
+    CHECK(st.cached[c128] > 0, "cpu 0 caches freed objects");
+    CHECK(smp_kalloc_stats(2, &st) == SMP_EINVAL, "cpu out of range");
+    pmm_drain();
+    REQUIRE(smp_kalloc_stats(-1, &st) == 0, "stats");
+    CHECK(st.slabs[c128] == 0 && st.cached[c128] == 0 && st.slab_pages == 0, "all slabs released after drain");
+    teardown();
+}
+
 int main(void)
 {
     return RUN_TESTS(alignment_sweep_1_byte_to_4_mib, oom_64_mib, oom_1_gib,
                      empty_slabs_return_without_drain, bad_kfree_panics_with_address_and_reason,
-                     every_class_round_trip_and_check);
+                     every_class_round_trip_and_check, stats_follow_the_objects);
 }

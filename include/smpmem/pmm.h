@@ -97,6 +97,19 @@ void smp_kfree(void *p);
 /* Usable size of a block from smp_kalloc (its size class). */
 size_t smp_kalloc_usable_size(void *p);
 
+/* Object-layer statistics, per size class (8 B .. 2 KiB: 9 classes). */
+#define SMP_KALLOC_CLASSES 9
+struct smp_kalloc_stats {
+    size_t class_size[SMP_KALLOC_CLASSES];
+    size_t cached[SMP_KALLOC_CLASSES];   /* free objects in CPU magazines */
+    size_t slabs[SMP_KALLOC_CLASSES];    /* slabs of the class */
+    size_t in_use[SMP_KALLOC_CLASSES];   /* objects out of slabs (callers + magazines) */
+    size_t slab_pages;                   /* pages held by all slabs */
+};
+/* Snapshot for one CPU (cached = that CPU's magazines), or for all CPUs with
+ * cpu == -1 (slab figures are global in both).  0 or SMP_EINVAL. */
+int smp_kalloc_stats(int cpu, struct smp_kalloc_stats *out);
+
 #ifndef SMPMEM_NO_SHORT_NAMES
 #define pmm_init         smp_pmm_init
 #define pmm_reset        smp_pmm_reset
