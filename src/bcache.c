@@ -15,9 +15,9 @@
  * one (the victim), then locks the victim's bucket and the target bucket in
  * increasing index and re-validates: the victim must still be in the bucket
  * it was seen in, still be free, and still carry the last_use it was seen
- * with (each release stamps a new tick, so a buffer that was taken and
- * released again since the scan, even one that moved away and back, is
- * refused); otherwise the miss scans again.  It also
+ * with (each release stamps a new, larger value, so a buffer that was
+ * taken and released again since the scan, even one that moved away and
+ * back, is refused); otherwise the miss scans again.  It also
  * re-checks the target bucket for the block: another CPU may have inserted
  * it between the drop and now.  Every insertion of a block happens under
  * its target bucket lock after such a re-check, so a block is never cached
@@ -42,8 +42,14 @@
  * either the releaser sees the waiter, or the waiter's re-scan sees the free
  * buffer.
  *
- * LRU: a buffer's last_use is the value of a global atomic tick when its
- * refcnt last dropped to 0; a miss reuses the free buffer with the smallest.
+ * LRU by miss epochs: `tick` counts misses (only the miss path writes it);
+ * a release to refcnt 0 stamps last_use = max(last_use + 1, tick << 24),
+ * and a miss reuses the free buffer with the smallest last_use.  So buffers
+ * released in an earlier epoch are evicted first, within an epoch the order
+ * is arbitrary (approximate LRU), every release still makes last_use grow
+ * (the re-validation above relies on that), and the hit path writes no
+ * cache line shared by all CPUs: an exact global tick bumped on every
+ * release would bounce between CPUs on every hit.
  */
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
@@ -68,7 +74,7 @@ struct bcache {
     struct smp_buf *bufs;          /* nbuf buffers, one kalloc block */
     atomic_uint waiters;           /* misses sleeping for a free buffer */
     unsigned long waits;           /* under lock */
-    _Alignas(CACHELINE) atomic_uint_least64_t tick; /* LRU clock */
+    _Alignas(CACHELINE) atomic_uint_least64_t tick; /* LRU epoch: misses so far */
     _Alignas(CACHELINE) atomic_ulong dev_reads, dev_writes, read_errors, write_errors;
     struct bucket buckets[];       /* nbucket of them */
 };
@@ -188,9 +194,11 @@ static void unref(struct bcache *c, struct smp_buf *b, const char *who)
         smp_lock_release(&bk->lock);
         smp_panic_at(who, (uintptr_t)b, "buffer has no reference to drop");
     }
-    if (r == 1)
-        atomic_store_explicit(&b->last_use, atomic_fetch_add(&c->tick, 1) + 1,
-                              memory_order_relaxed);
+    if (r == 1) {
+        uint64_t prev = atomic_load_explicit(&b->last_use, memory_order_relaxed);
+        uint64_t now = (uint64_t)atomic_load_explicit(&c->tick, memory_order_relaxed) << 24;
+        atomic_store_explicit(&b->last_use, now > prev ? now : prev + 1, memory_order_relaxed);
+    }
     atomic_store(&b->refcnt, r - 1);            /* seq_cst: see the header */
     smp_lock_release(&bk->lock);
     if (r == 1 && atomic_load(&c->waiters)) {
@@ -273,6 +281,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
             break;
         }
         bk->misses++;
+        atomic_fetch_add_explicit(&c->tick, 1, memory_order_relaxed);   /* a new LRU epoch */
         if (v->dev != SMP_BCACHE_NODEV)
             bk->evictions++;
         list_remove(&c->buckets[vb], v);

@@ -61,7 +61,7 @@ struct smp_buf {
     /* Written under the bucket lock; read lock-free by the victim scan
      * (like bucket), which re-validates under the bucket lock. */
     atomic_uint refcnt;           /* bread holders + pins */
-    atomic_uint_least64_t last_use; /* LRU tick of the last release to 0 */
+    atomic_uint_least64_t last_use; /* LRU stamp of the last release to 0 (bcache.c) */
     /* Contents: guarded by the sleep lock. */
     int valid;                    /* data holds the block's contents */
     struct smp_sleeplock lock;
