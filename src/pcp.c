@@ -52,12 +52,11 @@ static uint32_t *slot(struct smp_pcp *c, unsigned o, uint32_t pos)
 }
 
 /* Lock held; the caller checked there is room. */
-static void push_top(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigned o, uint32_t idx)
+static void push_top(struct smp_pmm *m, struct smp_pcp *c, unsigned o, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
     smp_set_state(pg, PG_PCP);
     pg->order = (uint8_t)o;
-    pg->cpu = (uint8_t)cpu;
     uint32_t top = top_of(c, o);
     *slot(c, o, top) = idx;
     set_top(c, o, top + 1);
@@ -133,7 +132,7 @@ size_t smp_pcp_cached_pages(struct smp_pcp *c)
 }
 
 /* Move up to a batch of order-o blocks from the buddy; c->lock held. */
-static void refill_locked(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigned o)
+static void refill_locked(struct smp_pmm *m, struct smp_pcp *c, unsigned o)
 {
     unsigned got = 0;
     smp_lock_acquire(&m->zone.lock);
@@ -141,7 +140,7 @@ static void refill_locked(struct smp_pmm *m, struct smp_pcp *c, int cpu, unsigne
         uint32_t idx = smp_buddy_alloc_locked(m, o);
         if (idx == SMP_NIL)
             break;
-        push_top(m, c, cpu, o, idx);
+        push_top(m, c, o, idx);
     }
     smp_lock_release(&m->zone.lock);
     if (got)
@@ -198,7 +197,7 @@ static uint32_t steal(struct smp_pmm *m, int self, unsigned o)
         smp_lock_take_local(&c->lock);
         unsigned i = 1;
         for (; i < n && count_of(c, o) < smp_pcp_cap(o); i++)
-            push_top(m, c, self, o, batch[i]);
+            push_top(m, c, o, batch[i]);
         if (i < n) {
             /* Our ring refilled meanwhile (an interrupt handler freed here):
              * the rest goes to the buddy. */
@@ -221,7 +220,7 @@ uint32_t smp_pcp_alloc_slow(struct smp_pmm *m, int cpu, unsigned o, int held)
         smp_lock_take_local(&c->lock);
     uint32_t idx = pop_top(c, o);
     if (idx == SMP_NIL) {
-        refill_locked(m, c, cpu, o);
+        refill_locked(m, c, o);
         idx = pop_top(c, o);
     }
     if (idx != SMP_NIL)
@@ -241,7 +240,7 @@ void smp_pcp_free_slow(struct smp_pmm *m, int cpu, uint32_t idx, unsigned o, int
     smp_page_validate_free(m, idx, o, "page_free");   /* panics on misuse */
     if (count_of(c, o) >= c->ring[o].high)
         drain_locked(m, c, o, m->pcp_batch[o]);
-    push_top(m, c, cpu, o, idx);
+    push_top(m, c, o, idx);
     smp_lock_release_local(&c->lock);
     smp_port_irq_pop();
 }
@@ -277,8 +276,6 @@ int smp_pcp_check_locked(struct smp_pmm *m, size_t nheads_seen)
                     return smp_check_fail(m, i, "block in a cpu cache is not marked cached");
                 if (pg->order != o)
                     return smp_check_fail(m, i, "block in the wrong order's cpu cache");
-                if (pg->cpu != cpu)
-                    return smp_check_fail(m, i, "cached block names another cpu");
             }
             blocks += n;
         }

@@ -69,7 +69,6 @@ static inline void smp_pcp_free(struct smp_pmm *m, uint32_t idx, unsigned o)
     r->slots[top & r->mask] = idx;
     atomic_store_explicit(&r->top, top + 1, memory_order_relaxed);
     smp_set_state(pg, PG_PCP);
-    pg->cpu = (uint8_t)cpu;
     smp_lock_release_local(&c->lock);
     smp_port_irq_pop();
 }

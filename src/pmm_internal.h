@@ -47,7 +47,7 @@ struct smp_page {
     _Atomic uint8_t state;  /* enum smp_page_state: use smp_state/smp_set_state */
     uint8_t order;          /* block order, valid on heads */
     uint8_t cls;            /* slab: size class */
-    uint8_t cpu;            /* PCP: which CPU's cache holds it */
+    uint8_t cpu;            /* slab: which list the slab is on (slab.c) */
     uint32_t inuse;         /* slab: objects handed out */
     void *freelist;         /* slab: first free object */
     uint64_t aux;           /* slab: reserved */
