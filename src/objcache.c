@@ -97,33 +97,14 @@ void smp_objcache_free_slow(struct smp_pmm *m, int cpu, unsigned cls, void *p)
 
 void *smp_objcache_alloc_contended(struct smp_pmm *m, int cpu, unsigned cls)
 {
-    struct smp_objcache *oc = &m->oc[cpu];
-    smp_lock_take_local(&oc->lock);
-    struct smp_magazine *mag = &oc->loaded[cls];
-    void *p = mag->head;
-    if (!p)
-        return smp_objcache_alloc_slow(m, cpu, cls);
-    mag->head = *(void **)p;
-    mag->count--;
-    smp_lock_release_local(&oc->lock);
-    smp_port_irq_pop();
-    return p;
+    smp_lock_take_local(&m->oc[cpu].lock);
+    return smp_objcache_alloc_locked(m, cpu, cls);
 }
 
 void smp_objcache_free_contended(struct smp_pmm *m, int cpu, unsigned cls, void *p)
 {
-    struct smp_objcache *oc = &m->oc[cpu];
-    smp_lock_take_local(&oc->lock);
-    struct smp_magazine *mag = &oc->loaded[cls];
-    if (mag->count >= m->slab[cls].batch) {
-        smp_objcache_free_slow(m, cpu, cls, p);
-        return;
-    }
-    *(void **)p = mag->head;
-    mag->head = p;
-    mag->count++;
-    smp_lock_release_local(&oc->lock);
-    smp_port_irq_pop();
+    smp_lock_take_local(&m->oc[cpu].lock);
+    smp_objcache_free_locked(m, cpu, cls, p);
 }
 
 void smp_objcache_drain_all(struct smp_pmm *m)

@@ -45,13 +45,11 @@ static inline int smp_objcache_cpu(struct smp_pmm *m)
  * function in objcache.c that finishes the operation (releases the lock,
  * pops interrupts), so the compiler saves no registers on the hot path.
  */
-static inline void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
+/* The second half of kalloc's fast path, with oc[cpu].lock held: pop and
+ * finish, or hand an empty magazine to the slow path. */
+static inline void *smp_objcache_alloc_locked(struct smp_pmm *m, int cpu, unsigned cls)
 {
-    smp_port_irq_push();            /* stay on this CPU until we are done */
-    int cpu = smp_objcache_cpu(m);
     struct smp_objcache *oc = &m->oc[cpu];
-    if (__builtin_expect(!smp_lock_try_local(&oc->lock), 0))
-        return smp_objcache_alloc_contended(m, cpu, cls);
     struct smp_magazine *mag = &oc->loaded[cls];
     void *p = mag->head;
     if (__builtin_expect(p == 0, 0))
@@ -63,15 +61,19 @@ static inline void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
     return p;
 }
 
-static inline void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
+static inline void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
 {
-    smp_port_irq_push();
+    smp_port_irq_push();            /* stay on this CPU until we are done */
     int cpu = smp_objcache_cpu(m);
+    if (__builtin_expect(!smp_lock_try_local(&m->oc[cpu].lock), 0))
+        return smp_objcache_alloc_contended(m, cpu, cls);
+    return smp_objcache_alloc_locked(m, cpu, cls);
+}
+
+/* The second half of kfree's fast path, with oc[cpu].lock held. */
+static inline void smp_objcache_free_locked(struct smp_pmm *m, int cpu, unsigned cls, void *p)
+{
     struct smp_objcache *oc = &m->oc[cpu];
-    if (__builtin_expect(!smp_lock_try_local(&oc->lock), 0)) {
-        smp_objcache_free_contended(m, cpu, cls, p);
-        return;
-    }
     struct smp_magazine *mag = &oc->loaded[cls];
     if (__builtin_expect(mag->count >= m->slab[cls].batch, 0)) {
         smp_objcache_free_slow(m, cpu, cls, p);
@@ -82,6 +84,17 @@ static inline void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
     mag->count++;
     smp_lock_release_local(&oc->lock);
     smp_port_irq_pop();
+}
+
+static inline void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
+{
+    smp_port_irq_push();
+    int cpu = smp_objcache_cpu(m);
+    if (__builtin_expect(!smp_lock_try_local(&m->oc[cpu].lock), 0)) {
+        smp_objcache_free_contended(m, cpu, cls, p);
+        return;
+    }
+    smp_objcache_free_locked(m, cpu, cls, p);
 }
 
 #endif
