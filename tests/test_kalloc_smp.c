@@ -225,7 +225,69 @@ TEST(page_module_64_mib) { module(PAGE, 64 * MiB, scaled(200000), 300); }
 TEST(mixed_module_1_gib) { module(MIXED, GiB, scaled(400000), 2000); }
 TEST(small_module_1_gib) { module(SMALL, GiB, scaled(200000), 20000); }
 
+/* pmm_drain and pmm_check while the other CPUs churn: drain takes every
+ * CPU's cache locks one at a time, check takes all of them; both must
+ * interleave with the fast paths without deadlock, and check must find the
+ * metadata consistent at every instant (it holds every lock while it walks). */
+static atomic_int churn_done;
+
+static void churn_with_drains(int cpu, void *arg)
+{
+    (void)arg;
+    if (cpu == 0) {
+        int rounds = 0, bad = 0;
+        while (atomic_load(&churn_done) < NCPU - 1) {
+            pmm_drain();
+            bad += pmm_check() != 0;
+            rounds++;
+        }
+        CHECK(bad == 0, "pmm_check failed %d of %d times during churn", bad, rounds);
+        CHECK(rounds > 0, "cpu 0 drained and checked");
+        printf("  cpu 0 ran pmm_drain + pmm_check %d times while 7 CPUs churned\n", rounds);
+        return;
+    }
+    struct rng g = rng_for((uint64_t)cpu + 500);
+    enum { LIVE = 256 };
+    struct block live[LIVE];
+    int n = 0;
+    long ops = scaled(200000);
+    for (long i = 0; i < ops; i++) {
+        if (n < LIVE && (n == 0 || rng_below(&g, 2))) {
+            size_t size = rng_below(&g, 8) ? 1 + rng_below(&g, 2048) : (size_t)4096 << rng_below(&g, 3);
+            char *p = kalloc(size);
+            CHECK(p != NULL, "cpu %d: kalloc(%zu) NULL under low pressure", cpu, size);
+            if (!p)
+                continue;
+            uint64_t tag = ((uint64_t)cpu << 56) | (uint64_t)i;
+            stamp(p, size, tag);
+            live[n++] = (struct block){ p, size, tag };
+        } else {
+            int k = (int)rng_below(&g, (uint64_t)n);
+            free_checked(cpu, live[k]);
+            live[k] = live[--n];
+        }
+    }
+    while (n)
+        free_checked(cpu, live[--n]);
+    atomic_fetch_add(&churn_done, 1);
+}
+
+TEST(drain_and_check_while_cpus_churn)
+{
+    char *r = region_map(64 * MiB, 0);
+    REQUIRE(pmm_init(r, r + 64 * MiB, NCPU) == 0, "init");
+    memset(&run, 0, sizeof run);
+    atomic_store(&churn_done, 0);
+    run_on_cpus(NCPU, churn_with_drains, NULL);
+    pmm_drain();
+    CHECK(pmm_free_pages() == pmm_total_pages(), "recovered");
+    CHECK(pmm_check() == 0, "check");
+    pmm_reset();
+    region_unmap(r, 64 * MiB, 0);
+}
+
 int main(void)
 {
-    return RUN_TESTS(small_module_64_mib, page_module_64_mib, mixed_module_1_gib, small_module_1_gib);
+    return RUN_TESTS(small_module_64_mib, page_module_64_mib, mixed_module_1_gib, small_module_1_gib,
+                     drain_and_check_while_cpus_churn);
 }
