@@ -19,6 +19,7 @@
 struct smp_pmm *smp_pmm_state;
 
 #define MIN_PAGES 64
+_Static_assert((1 << (SMP_PCP_ORDERS - 1)) <= MIN_PAGES / 2, "every region must hold the cached orders");
 
 static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
 
@@ -113,10 +114,12 @@ static __attribute__((noinline)) void *alloc_large(struct smp_pmm *m, unsigned o
 void *smp_page_alloc(unsigned order)
 {
     struct smp_pmm *m = smp_pmm_state;
-    if (!m || order > m->max_order)
+    if (!m)
         return 0;
+    /* Every region holds order SMP_PCP_ORDERS - 1 (MIN_PAGES), so only the
+     * zone path needs the max-order test. */
     if (order >= SMP_PCP_ORDERS)
-        return alloc_large(m, order);
+        return order > m->max_order ? 0 : alloc_large(m, order);
     uint32_t idx = smp_pcp_alloc(m, order);
     if (__builtin_expect(idx == SMP_NIL, 0))
         return alloc_last_resort(m, order);
@@ -192,14 +195,15 @@ void smp_page_free(void *p, unsigned order)
     struct smp_pmm *m = smp_pmm_state;
     uintptr_t addr = (uintptr_t)p;
     if (__builtin_expect(!m || addr - m->base >= (uintptr_t)m->npages << SMP_PAGE_SHIFT ||
-                         order > m->max_order ||
-                         (addr & ((SMP_PAGE_SIZE << order) - 1)), 0))
+                         (addr & ((SMP_PAGE_SIZE << (order & 63)) - 1)), 0))
         bad_page_free(m, addr, order);
     uint32_t idx = smp_page_index(m, addr);
     if (order < SMP_PCP_ORDERS)
         smp_pcp_free(m, idx, order);
-    else
+    else if (order <= m->max_order)
         free_large(m, idx, order);
+    else
+        bad_page_free(m, addr, order);
 }
 
 size_t smp_pmm_total_pages(void)

@@ -148,6 +148,7 @@ static void free_outside(void *a) { (void)a; page_free((char *)region - 4096, 0)
 static void free_misaligned(void *a) { (void)a; char *p = page_alloc(0); page_free(p + 8, 0); }
 static void free_twice(void *a) { (void)a; char *p = page_alloc(0); page_free(p, 0); page_free(p, 0); }
 static void free_twice_big(void *a) { (void)a; char *p = page_alloc(6); page_free(p, 6); page_free(p, 6); }
+static void free_huge_order(void *a) { (void)a; char *p = page_alloc(0); page_free(p, 60); }
 static void free_tail(void *a) { (void)a; char *p = page_alloc(1); page_free(p + 4096, 0); }
 static void free_never_allocated(void *a) { (void)a; char *p = page_alloc(3); page_free(p, 3); page_free(p + 4096, 0); }
 
@@ -159,6 +160,7 @@ TEST(bad_page_free_panics_with_reason)
     CHECK(expect_panic(free_twice, NULL, "double free"), "double free (cached order)");
     CHECK(expect_panic(free_twice_big, NULL, "double free"), "double free (zone order)");
     CHECK(expect_panic(free_tail, NULL, "not the start of an allocated block"), "tail page");
+    CHECK(expect_panic(free_huge_order, NULL, "order larger than any block"), "absurd order");
     CHECK(expect_panic(free_never_allocated, NULL, "page_free(0x"), "address printed");
     teardown();
 }
