@@ -36,18 +36,18 @@
 enum smp_page_state {
     PG_TAIL = 0,   /* not a block head (zeroed descriptors start here) */
     PG_BUDDY,      /* head of a free block on zone.free_head[order]; zone lock */
-    PG_PCP,        /* head of a block in a CPU cache list; that CPU's pcp lock */
+    PG_PCP,        /* head of a block in a CPU cache ring; that CPU's pcp lock */
     PG_ALLOC,      /* head of a block held by a caller */
     PG_SLAB,       /* head of a block owned by the slab layer */
 };
 
 /* One per managed page: 32 bytes, 0.78% of the region. */
 struct smp_page {
-    uint32_t next, prev;    /* list links (page indices) for BUDDY/PCP/slab lists */
+    uint32_t next, prev;    /* list links (page indices): buddy free lists, slab lists */
     _Atomic uint8_t state;  /* enum smp_page_state: use smp_state/smp_set_state */
     uint8_t order;          /* block order, valid on heads */
     uint8_t cls;            /* slab: size class */
-    uint8_t cpu;            /* slab: which list the slab is on (slab.c) */
+    uint8_t list;           /* slab: which class list the slab is on (slab.c) */
     uint32_t inuse;         /* slab: objects handed out */
     void *freelist;         /* slab: first free object */
     uint64_t aux;           /* slab: reserved */
@@ -155,7 +155,7 @@ struct smp_pmm {
     unsigned max_order;              /* copy of zone.max_order on the hot line */
     const void *region_lo, *region_hi;   /* the caller's [start, end) */
     unsigned pcp_batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
-    unsigned pcp_high[SMP_PCP_ORDERS];   /* drain when a list grows past this */
+    unsigned pcp_high[SMP_PCP_ORDERS];   /* drain a batch at this many cached blocks */
     struct smp_zone zone;
     struct smp_pcp pcp[SMP_MAX_CPUS];
     struct smp_slab_class slab[SMP_OBJ_CLASSES];

@@ -10,7 +10,7 @@
  *
  * Per class, every slab (PG_SLAB head descriptor, cls = class) is on exactly
  * one of: the partial list (0 < inuse < per_slab), the empty list (inuse == 0),
- * or no list (full: inuse == per_slab).  desc->cpu holds which (LIST_*).
+ * or no list (full: inuse == per_slab).  desc->list holds which (LIST_*).
  * Invariant per slab: inuse + |freelist| + aux == per_slab.
  */
 #include "slab.h"
@@ -44,7 +44,7 @@ void smp_slab_init(struct smp_pmm *m)
 static void list_add(struct smp_pmm *m, uint32_t *head, uint32_t idx, uint8_t tag)
 {
     struct smp_page *pg = &m->pages[idx];
-    pg->cpu = tag;
+    pg->list = tag;
     pg->prev = SMP_NIL;
     pg->next = *head;
     if (*head != SMP_NIL)
@@ -62,7 +62,7 @@ static void list_del(struct smp_pmm *m, uint32_t *head, uint32_t idx)
     if (pg->next != SMP_NIL)
         m->pages[pg->next].prev = pg->prev;
     pg->next = pg->prev = SMP_NIL;
-    pg->cpu = LIST_FULL;
+    pg->list = LIST_FULL;
 }
 
 uint32_t smp_slab_head(struct smp_pmm *m, uintptr_t addr)
@@ -188,7 +188,7 @@ void smp_slab_give(struct smp_pmm *m, unsigned cls, void *chain, unsigned n)
         chain = *(void **)o;
         uint32_t idx = smp_slab_head(m, (uintptr_t)o);
         struct smp_page *pg = &m->pages[idx];
-        if (pg->cpu == LIST_FULL)
+        if (pg->list == LIST_FULL)
             list_add(m, &c->partial, idx, LIST_PARTIAL);
         *(void **)o = pg->freelist;
         pg->freelist = o;
@@ -249,7 +249,7 @@ int smp_slab_check_one_locked(struct smp_pmm *m, uint32_t idx)
     if (pg->inuse + nfree + pg->aux != c->per_slab)
         return smp_check_fail(m, idx, "slab counters: inuse + free + unused != objects per slab");
     unsigned want = pg->inuse == 0 ? LIST_EMPTY : pg->inuse == c->per_slab ? LIST_FULL : LIST_PARTIAL;
-    if (pg->cpu != want)
+    if (pg->list != want)
         return smp_check_fail(m, idx, "slab on the wrong list for its fill level");
     return 0;
 }
@@ -262,7 +262,7 @@ static int check_list(struct smp_pmm *m, struct smp_slab_class *c, unsigned cls,
         if (i >= m->npages)
             return smp_check_fail(m, prev, "slab list link points outside the region");
         struct smp_page *pg = &m->pages[i];
-        if (smp_state(pg) != PG_SLAB || pg->cls != cls || pg->cpu != tag)
+        if (smp_state(pg) != PG_SLAB || pg->cls != cls || pg->list != tag)
             return smp_check_fail(m, i, "slab list holds a block that is not a slab of this class");
         if (pg->prev != prev)
             return smp_check_fail(m, i, "slab list back link broken");
