@@ -3,8 +3,10 @@
 #define SMPMEM_HOSTED_H
 
 /* Make the calling thread run as virtual CPU cpu (0 <= cpu < SMP_MAX_CPUS).
- * A thread that never binds is CPU 0.  At most one running thread should be
- * bound to a CPU at a time, as on real hardware. Panics on a bad cpu or when
+ * A thread that never binds is CPU 0.  At most one running thread may be
+ * bound to a CPU at a time, as on real hardware: spinlocks identify their
+ * holder by CPU (like xv6's holding()), so two threads on one CPU taking the
+ * same lock would trip the self-deadlock check.  Panics on a bad cpu or when
  * called with interrupts pushed off. */
 void smp_hosted_bind_cpu(int cpu);
 
