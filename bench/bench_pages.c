@@ -15,11 +15,11 @@
  * smp_pmm_init with ncpu = 8).  Each round runs every thread count and, for
  * each, the three allocators back to back (A, B, C), so drift in machine
  * speed hits all of them alike; a warm-up round is discarded; figures are
- * medians over BENCH_ROUNDS rounds (default 7, at least 5 recommended).
+ * medians over BENCH_ROUNDS rounds (default 9, at least 5 recommended).
  * After each run the allocator is checked (every page back; smp_pmm_check).
  *
- * Environment: BENCH_ROUNDS (rounds, default 7), BENCH_ITERS (iterations per
- * thread, default 20000).
+ * Environment: BENCH_ROUNDS (rounds, default 9), BENCH_ITERS (iterations per
+ * thread, default 100000: runs of a few milliseconds were mostly noise).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -160,8 +160,8 @@ static void run_one(int a, int nthreads, long iters, double *mops, unsigned long
 
 int main(void)
 {
-    int rounds = (int)bench_env_int("BENCH_ROUNDS", 7);
-    long iters = bench_env_int("BENCH_ITERS", 20000);
+    int rounds = (int)bench_env_int("BENCH_ROUNDS", 9);
+    long iters = bench_env_int("BENCH_ITERS", 100000);
     if (rounds > MAX_ROUNDS)
         rounds = MAX_ROUNDS;
 
