@@ -8,6 +8,7 @@
 #include "kalloc_util.h"
 #include <smpmem/pmm.h>
 #include <smpmem/spinlock.h>
+#include <smpmem/hosted.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,8 +287,54 @@ TEST(drain_and_check_while_cpus_churn)
     region_unmap(r, 64 * MiB, 0);
 }
 
+/* ncpu at the compile-time maximum, threads bound to the highest CPU ids:
+ * per-CPU arrays indexed at the top, the largest region header. */
+static void churn_high_cpu(int i, void *arg)
+{
+    (void)arg;
+    int cpu = SMP_MAX_CPUS - NCPU + i;
+    smp_hosted_bind_cpu(cpu);
+    struct rng g = rng_for((uint64_t)cpu);
+    enum { LIVE = 128 };
+    struct block live[LIVE];
+    int n = 0;
+    for (long k = 0; k < scaled(50000); k++) {
+        if (n < LIVE && (n == 0 || rng_below(&g, 2))) {
+            size_t size = 1 + rng_below(&g, rng_below(&g, 8) ? 2048 : 20000);
+            char *p = kalloc(size);
+            CHECK(p != NULL && aligned_for(p, size), "cpu %d: kalloc(%zu) = %p", cpu, size, (void *)p);
+            if (!p)
+                continue;
+            stamp(p, size, ((uint64_t)cpu << 56) | (uint64_t)k);
+            live[n++] = (struct block){ p, size, ((uint64_t)cpu << 56) | (uint64_t)k };
+        } else {
+            int j = (int)rng_below(&g, (uint64_t)n);
+            free_checked(cpu % NCPU, live[j]);
+            live[j] = live[--n];
+        }
+    }
+    while (n)
+        free_checked(cpu % NCPU, live[--n]);
+    smp_hosted_bind_cpu(i);
+}
+
+TEST(highest_cpu_ids)
+{
+    char *r = region_map(64 * MiB, 0);
+    REQUIRE(pmm_init(r, r + 64 * MiB, SMP_MAX_CPUS) == 0, "init with ncpu = %d", SMP_MAX_CPUS);
+    memset(&run, 0, sizeof run);
+    run_on_cpus(NCPU, churn_high_cpu, NULL);
+    struct smp_pcp_stats st;
+    CHECK(smp_pmm_cpu_stats(SMP_MAX_CPUS - 1, &st) == 0 && st.refills > 0, "cpu %d used its page cache", SMP_MAX_CPUS - 1);
+    CHECK(pmm_check() == 0, "check");
+    pmm_drain();
+    CHECK(pmm_free_pages() == pmm_total_pages(), "recovered");
+    pmm_reset();
+    region_unmap(r, 64 * MiB, 0);
+}
+
 int main(void)
 {
     return RUN_TESTS(small_module_64_mib, page_module_64_mib, mixed_module_1_gib, small_module_1_gib,
-                     drain_and_check_while_cpus_churn);
+                     drain_and_check_while_cpus_churn, highest_cpu_ids);
 }
