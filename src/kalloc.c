@@ -24,10 +24,12 @@ static unsigned order_for(size_t size)
 void *smp_kalloc(size_t size)
 {
     struct smp_pmm *m = smp_pmm_state;
-    if (!m || size == 0)
+    if (!m)
         return 0;
-    if (size <= SMP_MAX_SMALL)
+    if (size - 1 < SMP_MAX_SMALL)          /* 1 <= size <= 2 KiB; 0 wraps */
         return smp_objcache_alloc(m, smp_class_of(size));
+    if (size == 0)
+        return 0;
     if (size > (SMP_PAGE_SIZE << m->zone.max_order))
         return 0;
     return smp_page_alloc(order_for(size));

@@ -23,11 +23,13 @@
 #define SMP_MAX_SMALL (1UL << SMP_MAX_CLASS_SHIFT)
 _Static_assert(SMP_NCLASSES == SMP_OBJ_CLASSES && SMP_NCLASSES == SMP_KALLOC_CLASSES, "class count mismatch");
 
+/* Class of 1 <= size <= SMP_MAX_SMALL: ceil(log2(size)) - 3, at least 0.
+ * OR-ing 7 into size - 1 makes every size up to 8 land in class 0 without
+ * a branch. */
 static inline unsigned smp_class_of(size_t size)
 {
-    if (size <= (1U << SMP_MIN_CLASS_SHIFT))
-        return 0;
-    return (unsigned)(64 - __builtin_clzll((unsigned long long)(size - 1))) - SMP_MIN_CLASS_SHIFT;
+    unsigned long long v = (unsigned long long)(size - 1) | ((1U << SMP_MIN_CLASS_SHIFT) - 1);
+    return (unsigned)(64 - __builtin_clzll(v)) - SMP_MIN_CLASS_SHIFT;
 }
 
 static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + SMP_MIN_CLASS_SHIFT); }
