@@ -2,7 +2,7 @@
 # bench/kalloc_workload.c (-DALLOC_<NAME>, adapters in bench/kalloc_adapters.h),
 # into $(BUILD)/kalloc/kalloc_<name>.  bench/bench_kalloc.c (built by the
 # generic bench rule) runs them.  The peer libraries are Debian packages that
-# scripts/ensure-bench-peers.sh installs with apt-get when missing.
+# scripts/ensure-tools.sh peers installs them with apt-get when missing.
 
 KALLOC_ALLOCS := smpmem gslab glibc jemalloc mimalloc tcmalloc tbb
 KALLOC_BIN    := $(KALLOC_ALLOCS:%=$(BUILD)/kalloc/kalloc_%)
@@ -20,7 +20,7 @@ KALLOC_LIBS_tbb      := -ltbbmalloc
 benches: $(KALLOC_BIN)
 
 kalloc-peers:
-	@scripts/ensure-bench-peers.sh
+	@scripts/ensure-tools.sh peers
 
 $(BUILD)/obj/bench/kalloc/workload_%.o: bench/kalloc_workload.c $(KALLOC_HDRS) | kalloc-peers
 	@mkdir -p $(dir $@)
