@@ -11,9 +11,11 @@
  *   3. a buffer's sleep-lock guard (sleeplock.c), never held together with
  *      1 or 2: sleep locks are acquired after every spinlock is dropped.
  * The hit path takes only its bucket lock.  A miss drops its bucket lock,
- * scans every buffer WITHOUT a lock for the least recently released free
- * one (the victim), then locks the victim's bucket and the target bucket in
- * increasing index and re-validates: the victim must still be in the bucket
+ * looks WITHOUT a lock for the least recently released free buffer (the
+ * victim: the minimum over the buckets' oldest-free hints, one read per
+ * bucket; every buffer only if no hint offers one), then locks the
+ * victim's bucket and the target bucket in increasing index and
+ * re-validates: the victim must still be in the bucket
  * it was seen in, still be free, and still carry the last_use it was seen
  * with (each release stamps a new, larger value, so a buffer that was
  * taken and released again since the scan, even one that moved away and
@@ -72,6 +74,14 @@ struct bcache {
     _Alignas(CACHELINE) struct smp_spinlock lock;   /* "bcache": waiting */
     unsigned nbuf, nbucket, block_size;
     struct smp_buf *bufs;          /* nbuf buffers, one kalloc block */
+    /* oldest[i]: the free buffer on bucket i's list with the smallest
+     * last_use, or NULL if none is free.  Written under bucket i's lock
+     * and exact whenever that lock is free (every change of a refcnt to or
+     * from 0, and every move, happens under it and updates the hint); read
+     * with no lock by the victim scan.  A dense array of its own, not a
+     * field of the bucket: the scan reads every hint, and a bucket's lock
+     * line is written on every hit. */
+    _Atomic(struct smp_buf *) *oldest;
     atomic_uint waiters;           /* misses sleeping for a free buffer */
     unsigned long waits;           /* under lock */
     _Alignas(CACHELINE) atomic_uint_least64_t tick; /* LRU epoch: misses so far */
@@ -163,9 +173,41 @@ static void unlock_pair(struct bcache *c, unsigned i, unsigned j)
         smp_lock_release(&c->buckets[j].lock);
 }
 
+static _Atomic(struct smp_buf *) *oldest_of(struct bcache *c, struct bucket *bk)
+{
+    return &c->oldest[bk - c->buckets];
+}
+
+/* Recompute bk's oldest-free hint from its list; bk->lock held. */
+static void update_oldest(struct bcache *c, struct bucket *bk)
+{
+    struct smp_buf *best = 0;
+    uint64_t best_use = 0;
+    for (struct smp_buf *b = bk->head; b; b = b->next) {
+        if (atomic_load_explicit(&b->refcnt, memory_order_relaxed) != 0)
+            continue;
+        uint64_t use = atomic_load_explicit(&b->last_use, memory_order_relaxed);
+        if (!best || use < best_use) {
+            best = b;
+            best_use = use;
+        }
+    }
+    atomic_store_explicit(oldest_of(c, bk), best, memory_order_relaxed);
+}
+
+/* Take a reference to b, found on bk's list; bk->lock held. */
+static void take_ref(struct bcache *c, struct bucket *bk, struct smp_buf *b)
+{
+    if (atomic_fetch_add(&b->refcnt, 1) == 0 &&
+        atomic_load_explicit(oldest_of(c, bk), memory_order_relaxed) == b)
+        update_oldest(c, bk);
+}
+
 /* The free buffer released longest ago, or NULL if all are in use.  Reads
- * refcnt/last_use with no lock: the answer is a candidate to re-validate. */
-static struct smp_buf *pick_victim(struct bcache *c, uint64_t *seen_use)
+ * refcnt/last_use with no lock: the answer is a candidate to re-validate.
+ * Looks at every buffer: used to decide whether to sleep, and when the
+ * bucket hints (pick_victim) offer nothing. */
+static struct smp_buf *scan_all(struct bcache *c, uint64_t *seen_use)
 {
     struct smp_buf *best = 0;
     uint64_t best_use = 0;
@@ -179,6 +221,31 @@ static struct smp_buf *pick_victim(struct bcache *c, uint64_t *seen_use)
             best_use = use;
         }
     }
+    *seen_use = best_use;
+    return best;
+}
+
+/* The same answer from the buckets' hints: one read per bucket instead of
+ * one per buffer.  Each hint is exact under its bucket lock, so the minimum
+ * over them is the least recently released free buffer, up to races with
+ * concurrent hits and releases, which the miss path's re-validation
+ * catches. */
+static struct smp_buf *pick_victim(struct bcache *c, uint64_t *seen_use)
+{
+    struct smp_buf *best = 0;
+    uint64_t best_use = 0;
+    for (unsigned i = 0; i < c->nbucket; i++) {
+        struct smp_buf *b = atomic_load_explicit(&c->oldest[i], memory_order_relaxed);
+        if (!b || atomic_load(&b->refcnt) != 0)
+            continue;
+        uint64_t use = atomic_load_explicit(&b->last_use, memory_order_relaxed);
+        if (!best || use < best_use) {
+            best = b;
+            best_use = use;
+        }
+    }
+    if (!best)
+        return scan_all(c, seen_use);
     *seen_use = best_use;
     return best;
 }
@@ -197,7 +264,11 @@ static void unref(struct bcache *c, struct smp_buf *b, const char *who)
     if (r == 1) {
         uint64_t prev = atomic_load_explicit(&b->last_use, memory_order_relaxed);
         uint64_t now = (uint64_t)atomic_load_explicit(&c->tick, memory_order_relaxed) << 24;
-        atomic_store_explicit(&b->last_use, now > prev ? now : prev + 1, memory_order_relaxed);
+        uint64_t use = now > prev ? now : prev + 1;
+        atomic_store_explicit(&b->last_use, use, memory_order_relaxed);
+        struct smp_buf *old = atomic_load_explicit(oldest_of(c, bk), memory_order_relaxed);
+        if (!old || use < atomic_load_explicit(&old->last_use, memory_order_relaxed))
+            atomic_store_explicit(oldest_of(c, bk), b, memory_order_relaxed);
     }
     atomic_store(&b->refcnt, r - 1);            /* seq_cst: see the header */
     smp_lock_release(&bk->lock);
@@ -217,7 +288,7 @@ static void wait_for_free(struct bcache *c)
     smp_lock_acquire(&c->lock);
     uint64_t use;
     atomic_fetch_add(&c->waiters, 1);
-    if (!pick_victim(c, &use)) {
+    if (!scan_all(c, &use)) {
         c->waits++;
         smp_port_sleep(&c->waiters, &c->lock);
     }
@@ -235,7 +306,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
     smp_lock_acquire(&bk->lock);
     b = lookup(bk, dev, blockno);
     if (b) {
-        atomic_fetch_add(&b->refcnt, 1);
+        take_ref(c, bk, b);
         bk->hits++;
         smp_lock_release(&bk->lock);
         smp_sleeplock_acquire(&b->lock);
@@ -253,7 +324,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
             smp_lock_acquire(&bk->lock);
             b = lookup(bk, dev, blockno);
             if (b) {
-                atomic_fetch_add(&b->refcnt, 1);
+                take_ref(c, bk, b);
                 bk->races++;
                 smp_lock_release(&bk->lock);
                 break;
@@ -275,7 +346,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
         b = lookup(bk, dev, blockno);
         if (b) {
             /* Another CPU missed the same block and inserted it first. */
-            atomic_fetch_add(&b->refcnt, 1);
+            take_ref(c, bk, b);
             bk->races++;
             unlock_pair(c, vb, h);
             break;
@@ -291,6 +362,8 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
         atomic_store(&v->refcnt, 1);
         atomic_store_explicit(&v->bucket, h, memory_order_relaxed);
         list_push(bk, v);
+        if (atomic_load_explicit(&c->oldest[vb], memory_order_relaxed) == v)
+            update_oldest(c, &c->buckets[vb]);    /* v was vb's oldest free buffer */
         unlock_pair(c, vb, h);
         b = v;
         break;
@@ -387,6 +460,7 @@ void smp_bunpin(struct smp_buf *b)
 
 static void free_cache(struct bcache *c)
 {
+    smp_kfree((void *)c->oldest);
     if (c->bufs) {
         for (unsigned i = 0; i < c->nbuf; i++)
             smp_kfree(c->bufs[i].data);
@@ -409,6 +483,7 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
     c->nbucket = nbucket;
     c->block_size = block_size;
     c->bufs = 0;
+    c->oldest = 0;
     atomic_init(&c->waiters, 0);
     c->waits = 0;
     atomic_init(&c->tick, 0);
@@ -427,11 +502,14 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
         bk->hits = bk->misses = bk->evictions = bk->races = 0;
         smp_lock_init(&bk->lock, bk->name);
     }
+    c->oldest = smp_kalloc(nbucket * sizeof *c->oldest);
     c->bufs = smp_kalloc((size_t)nbuf * sizeof(struct smp_buf));
-    if (!c->bufs) {
+    if (!c->bufs || !c->oldest) {
         free_cache(c);
         return SMP_ENOMEM;
     }
+    for (unsigned i = 0; i < nbucket; i++)
+        atomic_init(&c->oldest[i], (struct smp_buf *)0);
     for (unsigned i = 0; i < nbuf; i++)
         c->bufs[i].data = 0;
     for (unsigned i = 0; i < nbuf; i++) {
@@ -453,6 +531,8 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
         smp_sleeplock_init(&b->lock, "buffer");
         list_push(&c->buckets[i % nbucket], b);
     }
+    for (unsigned i = 0; i < nbucket; i++)
+        update_oldest(c, &c->buckets[i]);
     cache = c;
     return 0;
 }
@@ -608,6 +688,24 @@ int smp_bcache_check(void)
                     if (o->dev == b->dev && o->blockno == b->blockno)
                         bad = violation(o, i, "block cached twice");
         }
+        /* The hint: the free buffer of the list with the smallest
+         * last_use (any one of them on a tie), or NULL iff none is free. */
+        struct smp_buf *hint = atomic_load_explicit(&c->oldest[i], memory_order_relaxed);
+        struct smp_buf *min = 0;
+        int on_list = 0;
+        for (struct smp_buf *b = c->buckets[i].head; b && !bad; b = b->next) {
+            on_list |= b == hint;
+            if (atomic_load(&b->refcnt) == 0 &&
+                (!min || atomic_load(&b->last_use) < atomic_load(&min->last_use)))
+                min = b;
+        }
+        if (bad)
+            break;
+        if (!min != !hint)
+            bad = violation(hint, i, min ? "oldest-free hint missing" : "oldest-free hint set, none free");
+        else if (hint && (!on_list || atomic_load(&hint->refcnt) != 0 ||
+                          atomic_load(&hint->last_use) != atomic_load(&min->last_use)))
+            bad = violation(hint, i, "oldest-free hint is not the least recently released free buffer");
     }
     if (!bad && seen != c->nbuf)
         bad = violation(0, 0, "buffers missing from the bucket lists");
