@@ -64,13 +64,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS) $(LIB)
 	$(CC) $(SANFLAGS) -pthread -o $@ $< $(HARNESS) $(LIB)
 
 # Proof that src/ is freestanding: link the core with -nostdlib into one
-# relocatable object and require every undefined symbol to be a port hook.
+# relocatable object and require every undefined symbol to be a port hook,
+# and require every <...> include of the core and its public headers to be
+# one of the five freestanding headers (project headers use "...").
 FS_OBJ := $(CORE_SRC:%.c=$(BUILD)/fs/%.o)
 freestanding: $(FS_OBJ)
 	$(CC) -nostdlib -r -o $(BUILD)/core-freestanding.o $(FS_OBJ)
 	@bad=$$(nm -u $(BUILD)/core-freestanding.o | awk '{print $$2}' | grep -v '^smp_port_' || true); \
 	if [ -n "$$bad" ]; then echo "core calls outside the port: $$bad"; exit 1; fi; \
-	echo "freestanding: core links with -nostdlib; undefined symbols are port hooks only"
+	inc=$$(grep -n '^ *# *include *<' src/*.[ch] include/smpmem/*.h | \
+	       grep -v '<\(stddef\|stdint\|stdbool\|stdatomic\|limits\)\.h>' || true); \
+	if [ -n "$$inc" ]; then echo "core includes outside the freestanding set: $$inc"; exit 1; fi; \
+	echo "freestanding: core links with -nostdlib; undefined symbols are port hooks only;" \
+	     "src/ and include/smpmem/ include only <stddef.h> <stdint.h> <stdbool.h> <stdatomic.h> <limits.h>"
 
 tools:
 	@scripts/ensure-tools.sh $(TOOLCHAIN)

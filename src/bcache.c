@@ -53,10 +53,10 @@
  * cache line shared by all CPUs: an exact global tick bumped on every
  * release would bounce between CPUs on every hit.
  */
-#include <smpmem/bcache.h>
-#include <smpmem/bdev.h>
-#include <smpmem/pmm.h>
-#include <smpmem/port.h>
+#include "smpmem/bcache.h"
+#include "smpmem/bdev.h"
+#include "smpmem/pmm.h"
+#include "smpmem/port.h"
 #include "fmt.h"
 
 #define CACHELINE 64
@@ -494,10 +494,7 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
     smp_lock_init(&c->lock, "bcache");
     for (unsigned i = 0; i < nbucket; i++) {
         struct bucket *bk = &c->buckets[i];
-        struct smp_fmt f;
-        smp_fmt_init(&f, bk->name, sizeof bk->name);
-        smp_fmt_str(&f, "bcache.bucket");
-        smp_fmt_dec(&f, i);
+        smp_fmt_name(bk->name, sizeof bk->name, "bcache.bucket", i);
         bk->head = 0;
         bk->hits = bk->misses = bk->evictions = bk->races = 0;
         smp_lock_init(&bk->lock, bk->name);
@@ -646,7 +643,7 @@ static int violation(struct smp_buf *b, unsigned bucket, const char *reason)
 {
     char line[160];
     struct smp_fmt f;
-    smp_fmt_init(&f, line, sizeof line);
+    smp_fmt_init_lines(&f, line, sizeof line);
     smp_fmt_str(&f, "bcache_check: bucket ");
     smp_fmt_dec(&f, bucket);
     smp_fmt_str(&f, " buffer ");
@@ -654,7 +651,6 @@ static int violation(struct smp_buf *b, unsigned bucket, const char *reason)
     smp_fmt_str(&f, ": ");
     smp_fmt_str(&f, reason);
     smp_fmt_str(&f, "\n");
-    smp_port_write(line, smp_strlen(line));
     return -1;
 }
 

@@ -8,8 +8,8 @@
  * a device's close hook runs after the guard is dropped.
  */
 #include <stdatomic.h>
-#include <smpmem/bdev.h>
-#include <smpmem/port.h>
+#include "smpmem/bdev.h"
+#include "smpmem/port.h"
 
 struct dev_entry {
     atomic_int present;                 /* 1 once the fields below are valid */

@@ -1,6 +1,6 @@
 /* Text building for reports and panics (see fmt.h). */
 #include "fmt.h"
-#include <smpmem/port.h>
+#include "smpmem/port.h"
 
 void smp_fmt_init(struct smp_fmt *f, char *buf, size_t len)
 {
@@ -66,24 +66,12 @@ void smp_fmt_hex(struct smp_fmt *f, uint64_t v)
         put(f, tmp[--n]);
 }
 
-void smp_fmt_pad(struct smp_fmt *f, size_t column)
+void smp_fmt_name(char *buf, size_t len, const char *prefix, uint64_t n)
 {
-    size_t line_start;
-    /* Find the start of the current line in what was kept. */
-    size_t kept = f->want < f->len ? f->want : (f->len ? f->len - 1 : 0);
-    while (kept > 0 && f->buf[kept - 1] != '\n')
-        kept--;
-    line_start = kept;
-    while (f->want - line_start < column)
-        put(f, ' ');
-}
-
-size_t smp_strlen(const char *s)
-{
-    size_t n = 0;
-    while (s[n])
-        n++;
-    return n;
+    struct smp_fmt f;
+    smp_fmt_init(&f, buf, len);
+    smp_fmt_str(&f, prefix);
+    smp_fmt_dec(&f, n);
 }
 
 int smp_strprefix(const char *s, const char *prefix)
@@ -94,28 +82,29 @@ int smp_strprefix(const char *s, const char *prefix)
     return 1;
 }
 
-_Noreturn void smp_panic_at(const char *where, uintptr_t addr, const char *reason)
+static _Noreturn void panic_with(const char *where, const uintptr_t *addr, const char *reason)
 {
     char buf[256];
     struct smp_fmt f;
     smp_fmt_init(&f, buf, sizeof buf);
     smp_fmt_str(&f, "smpmem: ");
     smp_fmt_str(&f, where);
-    smp_fmt_str(&f, "(");
-    smp_fmt_hex(&f, addr);
-    smp_fmt_str(&f, "): ");
+    if (addr) {
+        smp_fmt_str(&f, "(");
+        smp_fmt_hex(&f, *addr);
+        smp_fmt_str(&f, ")");
+    }
+    smp_fmt_str(&f, ": ");
     smp_fmt_str(&f, reason);
     smp_port_panic(buf);
 }
 
+_Noreturn void smp_panic_at(const char *where, uintptr_t addr, const char *reason)
+{
+    panic_with(where, &addr, reason);
+}
+
 _Noreturn void smp_panic(const char *where, const char *reason)
 {
-    char buf[256];
-    struct smp_fmt f;
-    smp_fmt_init(&f, buf, sizeof buf);
-    smp_fmt_str(&f, "smpmem: ");
-    smp_fmt_str(&f, where);
-    smp_fmt_str(&f, ": ");
-    smp_fmt_str(&f, reason);
-    smp_port_panic(buf);
+    panic_with(where, 0, reason);
 }

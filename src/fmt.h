@@ -23,9 +23,9 @@ void smp_fmt_init_lines(struct smp_fmt *f, char *buf, size_t len);
 void smp_fmt_str(struct smp_fmt *f, const char *s);
 void smp_fmt_dec(struct smp_fmt *f, uint64_t v);
 void smp_fmt_hex(struct smp_fmt *f, uint64_t v);     /* 0x-prefixed */
-void smp_fmt_pad(struct smp_fmt *f, size_t column);  /* spaces up to column */
 
-size_t smp_strlen(const char *s);
+/* buf = prefix followed by n in decimal ("kmem.cpu3"): lock names. */
+void smp_fmt_name(char *buf, size_t len, const char *prefix, uint64_t n);
 int smp_strprefix(const char *s, const char *prefix);
 
 /* Panic with "smpmem: WHERE(0xADDR): REASON". */

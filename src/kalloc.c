@@ -60,7 +60,7 @@ static __attribute__((noinline)) int classify(struct smp_pmm *m, void *p, unsign
     case PG_TAIL: {
         uint32_t h = smp_state(pg) == PG_SLAB ? idx : smp_slab_head(m, addr);
         if (h == SMP_NIL) {
-            uint32_t b = smp_block_head(m, idx);
+            uint32_t b = smp_block_head(m, idx, m->max_order);
             unsigned st = b == SMP_NIL ? PG_TAIL : smp_state(&m->pages[b]);
             smp_panic_at(who, addr, st == PG_BUDDY || st == PG_PCP
                 ? "inside a free block: not allocated (double free?)"
@@ -91,13 +91,17 @@ void smp_kfree(void *p)
     struct smp_pmm *m = smp_pmm_state;
     uintptr_t addr = (uintptr_t)p;
     unsigned cls;
-    /* Hot case first: an object at a class boundary in a one-page slab.
-     * Everything else (and every error) goes through classify. */
+    /* Hot case first: an object at a class boundary of a slab.  Everything
+     * else (and every error) goes through classify. */
     if (m && addr - m->base < (uintptr_t)m->npages << SMP_PAGE_SHIFT) {
-        struct smp_page *pg = &m->pages[smp_page_index(m, addr)];
-        cls = pg->cls;
-        if (smp_state(pg) == PG_SLAB && !(addr & (smp_class_size(cls) - 1)))
-            goto object;
+        uint32_t h = smp_page_index(m, addr);
+        if (smp_state(&m->pages[h]) != PG_SLAB)     /* a tail page of a 2-4 page slab? */
+            h = smp_slab_head(m, addr);
+        if (h != SMP_NIL) {
+            cls = m->pages[h].cls;
+            if (!(addr & (smp_class_size(cls) - 1)))
+                goto object;
+        }
     }
     unsigned order;
     int c = classify(m, p, &order, "kfree");

@@ -9,14 +9,17 @@
 #ifndef SMPMEM_LOCK_INLINE_H
 #define SMPMEM_LOCK_INLINE_H
 
-#include <smpmem/spinlock.h>
+#include "smpmem/spinlock.h"
 #include "fmt.h"
 
 /* Out of line in spinlock.c: spin until lk is ours, counting failed
  * test-and-sets. */
 void smp_lock_spin(struct smp_spinlock *lk);
 
-static inline void smp_lock_count(atomic_ulong *c, unsigned long by)
+/* Add to a statistics counter that only the holder of some lock writes:
+ * a relaxed load + store compiles to plain moves (no locked instruction),
+ * and lock-free readers still see a whole value. */
+static inline void smp_counter_add(atomic_ulong *c, unsigned long by)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
                           memory_order_relaxed);
@@ -30,31 +33,7 @@ static inline void smp_lock_acquire_on(struct smp_spinlock *lk, int cpu)
     if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
         smp_lock_spin(lk);
     atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
-    smp_lock_count(&lk->n_acquire, 1);
-}
-
-/* Like smp_lock_acquire_on, without the self-deadlock check: for per-CPU
- * locks on their owner's fast path, where interrupts are off and no other
- * smpmem lock is held, so re-entry is impossible by construction. */
-static inline void smp_lock_take_on(struct smp_spinlock *lk, int cpu)
-{
-    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
-        smp_lock_spin(lk);
-    atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
-    smp_lock_count(&lk->n_acquire, 1);
-}
-
-/* One test-and-set: take lk for CPU cpu if it is free (counting the
- * acquisition) and return 1; return 0 and change nothing if it is held.
- * Fast paths call this and hand the contended case to an out-of-line
- * function that spins with smp_lock_take_on, so they stay leaves. */
-static inline int smp_lock_try_on(struct smp_spinlock *lk, int cpu)
-{
-    if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
-        return 0;
-    atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
-    smp_lock_count(&lk->n_acquire, 1);
-    return 1;
+    smp_counter_add(&lk->n_acquire, 1);
 }
 
 /*
@@ -70,7 +49,7 @@ static inline int smp_lock_try_local(struct smp_spinlock *lk)
 {
     if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
         return 0;
-    smp_lock_count(&lk->n_acquire, 1);
+    smp_counter_add(&lk->n_acquire, 1);
     return 1;
 }
 
@@ -78,7 +57,7 @@ static inline void smp_lock_take_local(struct smp_spinlock *lk)
 {
     if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
         smp_lock_spin(lk);
-    smp_lock_count(&lk->n_acquire, 1);
+    smp_counter_add(&lk->n_acquire, 1);
 }
 
 static inline void smp_lock_release_local(struct smp_spinlock *lk)

@@ -16,21 +16,13 @@ void smp_objcache_init(struct smp_pmm *m)
 {
     for (int cpu = 0; cpu < m->ncpu; cpu++) {
         struct smp_objcache *oc = &m->oc[cpu];
-        struct smp_fmt f;
-        smp_fmt_init(&f, oc->name, sizeof oc->name);
-        smp_fmt_str(&f, "kmem.obj");
-        smp_fmt_dec(&f, (uint64_t)cpu);
+        smp_fmt_name(oc->name, sizeof oc->name, "kmem.obj", (uint64_t)cpu);
         smp_lock_init(&oc->lock, oc->name);
-        for (unsigned c = 0; c < SMP_NCLASSES; c++) {
+        for (unsigned c = 0; c < SMP_KALLOC_CLASSES; c++) {
             oc->loaded[c] = (struct smp_magazine){ 0, 0 };
             oc->previous[c] = (struct smp_magazine){ 0, 0 };
         }
     }
-}
-
-_Noreturn void smp_objcache_bad_cpu(void)
-{
-    smp_panic("kalloc", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
 }
 
 /* Loaded magazine empty (lock held, interrupts pushed).  Swap in the
@@ -111,16 +103,16 @@ void smp_objcache_drain_all(struct smp_pmm *m)
 {
     for (int cpu = 0; cpu < m->ncpu; cpu++) {
         struct smp_objcache *oc = &m->oc[cpu];
-        struct smp_magazine out[2 * SMP_NCLASSES];
+        struct smp_magazine out[2 * SMP_KALLOC_CLASSES];
         smp_lock_acquire(&oc->lock);
-        for (unsigned c = 0; c < SMP_NCLASSES; c++) {
+        for (unsigned c = 0; c < SMP_KALLOC_CLASSES; c++) {
             out[2 * c] = oc->loaded[c];
             out[2 * c + 1] = oc->previous[c];
             oc->loaded[c] = (struct smp_magazine){ 0, 0 };
             oc->previous[c] = (struct smp_magazine){ 0, 0 };
         }
         smp_lock_release(&oc->lock);
-        for (unsigned i = 0; i < 2 * SMP_NCLASSES; i++)
+        for (unsigned i = 0; i < 2 * SMP_KALLOC_CLASSES; i++)
             if (out[i].head)
                 smp_slab_give(m, i / 2, out[i].head, out[i].count);
     }
@@ -164,7 +156,7 @@ static int check_magazine(struct smp_pmm *m, unsigned cls, const struct smp_maga
 int smp_objcache_check_locked(struct smp_pmm *m, size_t *cached)
 {
     for (int cpu = 0; cpu < m->ncpu; cpu++)
-        for (unsigned c = 0; c < SMP_NCLASSES; c++) {
+        for (unsigned c = 0; c < SMP_KALLOC_CLASSES; c++) {
             int rc = check_magazine(m, c, &m->oc[cpu].loaded[c], cached);
             if (!rc)
                 rc = check_magazine(m, c, &m->oc[cpu].previous[c], cached);
@@ -180,7 +172,7 @@ int smp_kalloc_stats(int cpu, struct smp_kalloc_stats *out)
     if (!m || !out || cpu < -1 || cpu >= m->ncpu)
         return SMP_EINVAL;
     out->slab_pages = 0;
-    for (unsigned c = 0; c < SMP_NCLASSES; c++) {
+    for (unsigned c = 0; c < SMP_KALLOC_CLASSES; c++) {
         struct smp_slab_class *sc = &m->slab[c];
         out->class_size[c] = smp_class_size(c);
         out->cached[c] = 0;

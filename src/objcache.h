@@ -23,7 +23,6 @@ void smp_objcache_free_slow(struct smp_pmm *m, int cpu, unsigned cls, void *p);
  * (only by a CPU draining or checking): spin, then finish. */
 void *smp_objcache_alloc_contended(struct smp_pmm *m, int cpu, unsigned cls);
 void smp_objcache_free_contended(struct smp_pmm *m, int cpu, unsigned cls, void *p);
-_Noreturn void smp_objcache_bad_cpu(void);
 /* Flush every CPU's magazines back to the slabs. */
 void smp_objcache_drain_all(struct smp_pmm *m);
 /* pmm_check part; every objcache lock held.  Counts cached objects per class
@@ -32,19 +31,6 @@ int smp_objcache_check_locked(struct smp_pmm *m, size_t *cached_objects);
 void smp_objcache_lock_all(struct smp_pmm *m);
 void smp_objcache_unlock_all(struct smp_pmm *m);
 
-static inline int smp_objcache_cpu(struct smp_pmm *m)
-{
-    int cpu = smp_port_cpu_id();
-    if (__builtin_expect((unsigned)cpu >= (unsigned)m->ncpu, 0))
-        smp_objcache_bad_cpu();
-    return cpu;
-}
-
-/*
- * The fast paths below are leaves: every slow case is a tail call to a
- * function in objcache.c that finishes the operation (releases the lock,
- * pops interrupts), so the compiler saves no registers on the hot path.
- */
 /* The second half of kalloc's fast path, with oc[cpu].lock held: pop and
  * finish, or hand an empty magazine to the slow path. */
 static inline void *smp_objcache_alloc_locked(struct smp_pmm *m, int cpu, unsigned cls)
@@ -64,7 +50,7 @@ static inline void *smp_objcache_alloc_locked(struct smp_pmm *m, int cpu, unsign
 static inline void *smp_objcache_alloc(struct smp_pmm *m, unsigned cls)
 {
     smp_port_irq_push();            /* stay on this CPU until we are done */
-    int cpu = smp_objcache_cpu(m);
+    int cpu = smp_this_cpu(m);
     if (__builtin_expect(!smp_lock_try_local(&m->oc[cpu].lock), 0))
         return smp_objcache_alloc_contended(m, cpu, cls);
     return smp_objcache_alloc_locked(m, cpu, cls);
@@ -89,7 +75,7 @@ static inline void smp_objcache_free_locked(struct smp_pmm *m, int cpu, unsigned
 static inline void smp_objcache_free(struct smp_pmm *m, unsigned cls, void *p)
 {
     smp_port_irq_push();
-    int cpu = smp_objcache_cpu(m);
+    int cpu = smp_this_cpu(m);
     if (__builtin_expect(!smp_lock_try_local(&m->oc[cpu].lock), 0)) {
         smp_objcache_free_contended(m, cpu, cls, p);
         return;

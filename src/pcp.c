@@ -20,11 +20,10 @@
 #include "pcp.h"
 #include "fmt.h"
 
-static void bump(atomic_ulong *c)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
+/* Ring geometry: order o has capacity SMP_PCP_CAP0 >> o and starts at
+ * slots[pcp_off(o)] (512 + 256 + 128 + 64 of the SMP_PCP_SLOTS). */
+static unsigned pcp_off(unsigned o) { return SMP_PCP_SLOTS - (SMP_PCP_SLOTS >> o); }
+static unsigned pcp_cap(unsigned o) { return SMP_PCP_CAP0 >> o; }
 
 static uint32_t top_of(struct smp_pcp *c, unsigned o)
 {
@@ -90,37 +89,30 @@ void smp_pcp_init(struct smp_pmm *m)
      * beyond the ring. */
     size_t share = m->npages / (8 * (size_t)m->ncpu);
     unsigned high0 = share < 96 ? 96 : share > SMP_PCP_CAP0 - 32 ? SMP_PCP_CAP0 - 32 : (unsigned)share;
+    unsigned high[SMP_PCP_ORDERS];
     for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
         unsigned b = 32 >> o;
         m->pcp_batch[o] = b ? b : 1;
         unsigned h = high0 >> o;
-        m->pcp_high[o] = h < 2 * m->pcp_batch[o] ? 2 * m->pcp_batch[o] : h;
+        high[o] = h < 2 * m->pcp_batch[o] ? 2 * m->pcp_batch[o] : h;
     }
     for (int cpu = 0; cpu < m->ncpu; cpu++) {
         struct smp_pcp *c = &m->pcp[cpu];
-        struct smp_fmt f;
-        smp_fmt_init(&f, c->name, sizeof c->name);
-        smp_fmt_str(&f, "kmem.cpu");
-        smp_fmt_dec(&f, (uint64_t)cpu);
+        smp_fmt_name(c->name, sizeof c->name, "kmem.cpu", (uint64_t)cpu);
         smp_lock_init(&c->lock, c->name);
         for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
             struct smp_pcp_ring *r = &c->ring[o];
             atomic_init(&r->top, 0);
             atomic_init(&r->bottom, 0);
-            r->mask = smp_pcp_cap(o) - 1;
-            r->high = m->pcp_high[o];
-            r->slots = &c->slots[smp_pcp_off(o)];
+            r->mask = pcp_cap(o) - 1;
+            r->high = high[o];
+            r->slots = &c->slots[pcp_off(o)];
         }
         atomic_init(&c->refills, 0);
         atomic_init(&c->drains, 0);
         atomic_init(&c->steals, 0);
         atomic_init(&c->stolen, 0);
     }
-}
-
-_Noreturn void smp_pcp_bad_cpu(void)
-{
-    smp_panic("pcp", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
 }
 
 size_t smp_pcp_cached_pages(struct smp_pcp *c)
@@ -136,7 +128,7 @@ static void refill_locked(struct smp_pmm *m, struct smp_pcp *c, unsigned o)
 {
     unsigned got = 0;
     smp_lock_acquire(&m->zone.lock);
-    for (; got < m->pcp_batch[o] && count_of(c, o) < smp_pcp_cap(o); got++) {
+    for (; got < m->pcp_batch[o] && count_of(c, o) < pcp_cap(o); got++) {
         uint32_t idx = smp_buddy_alloc_locked(m, o);
         if (idx == SMP_NIL)
             break;
@@ -144,7 +136,7 @@ static void refill_locked(struct smp_pmm *m, struct smp_pcp *c, unsigned o)
     }
     smp_lock_release(&m->zone.lock);
     if (got)
-        bump(&c->refills);
+        smp_counter_add(&c->refills, 1);
 }
 
 /* Give up to n cold blocks of order o back to the buddy; c->lock held. */
@@ -160,7 +152,7 @@ static void drain_locked(struct smp_pmm *m, struct smp_pcp *c, unsigned o, unsig
         smp_buddy_free_locked(m, idx, o);
     }
     smp_lock_release(&m->zone.lock);
-    bump(&c->drains);
+    smp_counter_add(&c->drains, 1);
 }
 
 /* Own cache and buddy are dry: take a batch from the first other CPU that
@@ -189,14 +181,14 @@ static uint32_t steal(struct smp_pmm *m, int self, unsigned o)
             batch[n++] = idx;
         }
         if (n)
-            bump(&vc->stolen);
+            smp_counter_add(&vc->stolen, 1);
         smp_lock_release(&vc->lock);
         if (!n)
             continue;
         struct smp_pcp *c = &m->pcp[self];
         smp_lock_take_local(&c->lock);
         unsigned i = 1;
-        for (; i < n && count_of(c, o) < smp_pcp_cap(o); i++)
+        for (; i < n && count_of(c, o) < pcp_cap(o); i++)
             push_top(m, c, o, batch[i]);
         if (i < n) {
             /* Our ring refilled meanwhile (an interrupt handler freed here):
@@ -206,7 +198,7 @@ static uint32_t steal(struct smp_pmm *m, int self, unsigned o)
                 smp_buddy_free_locked(m, batch[i], o);
             smp_lock_release(&m->zone.lock);
         }
-        bump(&c->steals);
+        smp_counter_add(&c->steals, 1);
         smp_lock_release_local(&c->lock);
         return batch[0];
     }
@@ -265,7 +257,7 @@ int smp_pcp_check_locked(struct smp_pmm *m, size_t nheads_seen)
         struct smp_pcp *c = &m->pcp[cpu];
         for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
             unsigned n = count_of(c, o);
-            if (n > smp_pcp_cap(o))
+            if (n > pcp_cap(o))
                 return smp_check_fail(m, SMP_NIL, "cpu cache ring count exceeds its capacity");
             for (uint32_t pos = bottom_of(c, o); pos != top_of(c, o); pos++) {
                 uint32_t i = *slot(c, o, pos);

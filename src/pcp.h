@@ -16,21 +16,12 @@
 /* Slow paths.  `held`: whether pcp[cpu].lock is already ours. */
 uint32_t smp_pcp_alloc_slow(struct smp_pmm *m, int cpu, unsigned o, int held);
 void smp_pcp_free_slow(struct smp_pmm *m, int cpu, uint32_t idx, unsigned o, int held);
-_Noreturn void smp_pcp_bad_cpu(void);
-
-static inline int smp_pcp_cpu(struct smp_pmm *m)
-{
-    int cpu = smp_port_cpu_id();
-    if (__builtin_expect((unsigned)cpu >= (unsigned)m->ncpu, 0))
-        smp_pcp_bad_cpu();
-    return cpu;
-}
 
 /* A block of order o < SMP_PCP_ORDERS, marked PG_ALLOC, or SMP_NIL. */
 static inline uint32_t smp_pcp_alloc(struct smp_pmm *m, unsigned o)
 {
     smp_port_irq_push();
-    int cpu = smp_pcp_cpu(m);
+    int cpu = smp_this_cpu(m);
     struct smp_pcp *c = &m->pcp[cpu];
     if (__builtin_expect(!smp_lock_try_local(&c->lock), 0))
         return smp_pcp_alloc_slow(m, cpu, o, 0);
@@ -52,7 +43,7 @@ static inline uint32_t smp_pcp_alloc(struct smp_pmm *m, unsigned o)
 static inline void smp_pcp_free(struct smp_pmm *m, uint32_t idx, unsigned o)
 {
     smp_port_irq_push();
-    int cpu = smp_pcp_cpu(m);
+    int cpu = smp_this_cpu(m);
     struct smp_pcp *c = &m->pcp[cpu];
     if (__builtin_expect(!smp_lock_try_local(&c->lock), 0)) {
         smp_pcp_free_slow(m, cpu, idx, o, 0);

@@ -156,18 +156,9 @@ void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
     }
 }
 
-uint32_t smp_block_head(struct smp_pmm *m, uint32_t idx)
+_Noreturn void smp_bad_cpu(void)
 {
-    uint64_t pfn = m->base_pfn + idx;
-    for (unsigned k = 0; k <= m->zone.max_order; k++) {
-        uint64_t h = pfn & ~((1ULL << k) - 1);
-        if (h < m->base_pfn)
-            break;
-        struct smp_page *pg = &m->pages[h - m->base_pfn];
-        if (smp_state(pg) != PG_TAIL)
-            return pg->order >= k ? (uint32_t)(h - m->base_pfn) : SMP_NIL;
-    }
-    return SMP_NIL;
+    smp_panic("smpmem", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
 }
 
 static __attribute__((noinline)) void free_large(struct smp_pmm *m, uint32_t idx, unsigned order)
@@ -276,7 +267,7 @@ int smp_check_fail(struct smp_pmm *m, uint32_t idx, const char *reason)
 /* The descriptor walk (see the invariant in pmm_internal.h). */
 struct walk {
     size_t nbuddy, npcp, held;
-    size_t slabs[SMP_NCLASSES], inuse[SMP_NCLASSES];
+    size_t slabs[SMP_KALLOC_CLASSES], inuse[SMP_KALLOC_CLASSES];
 };
 
 static int walk_locked(struct smp_pmm *m, struct walk *w)
@@ -344,7 +335,7 @@ int smp_pmm_check(void)
         smp_lock_acquire(&m->pcp[cpu].lock);
     smp_lock_acquire(&m->zone.lock);
     struct walk w = { 0 };
-    size_t listed = 0, cached[SMP_NCLASSES] = { 0 };
+    size_t listed = 0, cached[SMP_KALLOC_CLASSES] = { 0 };
     int rc = walk_locked(m, &w);
     if (!rc)
         rc = smp_buddy_check_locked(m, w.nbuddy, &listed);

@@ -26,9 +26,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <smpmem/pmm.h>
-#include <smpmem/spinlock.h>
-#include <smpmem/port.h>
+#include "smpmem/pmm.h"
+#include "smpmem/spinlock.h"
+#include "smpmem/port.h"
 
 #define SMP_NIL UINT32_MAX      /* "no page" in index-linked lists */
 #define SMP_CACHELINE 64
@@ -76,7 +76,7 @@ static inline void smp_set_state(struct smp_page *pg, unsigned s)
 
 /* Per-CPU page cache: for each order below SMP_PCP_ORDERS, a ring of page
  * indices.  Allocation pops and free pushes at `top` (hot, LIFO); drain and
- * steal take from `bottom` (cold).  Order o uses slots[pcp_off(o) ...] with
+ * steal take from `bottom` (cold).  Order o uses a slice of slots (pcp.c) with
  * capacity SMP_PCP_CAP0 >> o.  lock protects the rings and the PG_PCP
  * descriptors in them; top/bottom and the statistics are written under lock
  * and read lock-free (relaxed) by pmm_free_pages and reports. */
@@ -101,9 +101,6 @@ struct smp_pcp {
     uint32_t slots[SMP_PCP_SLOTS];
 };
 
-static inline unsigned smp_pcp_off(unsigned o) { return SMP_PCP_SLOTS - (SMP_PCP_SLOTS >> o); }
-static inline unsigned smp_pcp_cap(unsigned o) { return SMP_PCP_CAP0 >> o; }
-
 /* The buddy zone.  lock protects free_head and every BUDDY descriptor. */
 struct smp_zone {
     _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
@@ -112,9 +109,8 @@ struct smp_zone {
     unsigned max_order;              /* largest order a block can have here */
 };
 
-/* Object layer (slab.c, objcache.c); classes 8 B .. 2 KiB. */
-#define SMP_OBJ_CLASSES 9
-
+/* Object layer (slab.c, objcache.c): SMP_KALLOC_CLASSES (pmm.h) classes,
+ * 8 B .. 2 KiB. */
 /* One magazine: a LIFO chain of free objects linked through first words. */
 struct smp_magazine {
     void *head;
@@ -128,8 +124,8 @@ struct smp_magazine {
  * pmm_check take it from other CPUs). */
 struct smp_objcache {
     _Alignas(SMP_CPU_ALIGN) struct smp_spinlock lock;
-    struct smp_magazine loaded[SMP_OBJ_CLASSES];
-    struct smp_magazine previous[SMP_OBJ_CLASSES];
+    struct smp_magazine loaded[SMP_KALLOC_CLASSES];
+    struct smp_magazine previous[SMP_KALLOC_CLASSES];
     char name[16];                   /* "kmem.objN" */
 };
 
@@ -155,10 +151,9 @@ struct smp_pmm {
     unsigned max_order;              /* copy of zone.max_order on the hot line */
     const void *region_lo, *region_hi;   /* the caller's [start, end) */
     unsigned pcp_batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
-    unsigned pcp_high[SMP_PCP_ORDERS];   /* drain a batch at this many cached blocks */
     struct smp_zone zone;
     struct smp_pcp pcp[SMP_MAX_CPUS];
-    struct smp_slab_class slab[SMP_OBJ_CLASSES];
+    struct smp_slab_class slab[SMP_KALLOC_CLASSES];
     struct smp_objcache oc[SMP_MAX_CPUS];
 };
 
@@ -191,8 +186,35 @@ void smp_pmm_drain_all(struct smp_pmm *m);
 /* Panics unless idx heads an allocated block of this order (cheap checks). */
 void smp_page_validate_free(struct smp_pmm *m, uint32_t idx, unsigned order,
                             const char *who);
-/* Head index of the block containing page idx (a racy hint, for messages). */
-uint32_t smp_block_head(struct smp_pmm *m, uint32_t idx);
+/* Head index of the block of order <= max_order containing page idx, or
+ * SMP_NIL.  Heads are aligned to their order, so the head is idx rounded
+ * down to some power of two: the first non-tail page found rounding down
+ * covers idx iff its order reaches that far.  Lock-free: exact for blocks
+ * the caller owns, a hint otherwise. */
+static inline uint32_t smp_block_head(const struct smp_pmm *m, uint32_t idx, unsigned max_order)
+{
+    uint64_t pfn = m->base_pfn + idx;
+    for (unsigned k = 0; k <= max_order; k++) {
+        uint64_t h = pfn & ~((1ULL << k) - 1);
+        if (h < m->base_pfn)
+            break;
+        const struct smp_page *pg = &m->pages[h - m->base_pfn];
+        if (smp_state(pg) != PG_TAIL)
+            return pg->order >= k ? (uint32_t)(h - m->base_pfn) : SMP_NIL;
+    }
+    return SMP_NIL;
+}
+
+/* The caller's CPU, checked against ncpu (a port bug otherwise).  Call
+ * with interrupts pushed off so the answer stays true. */
+_Noreturn void smp_bad_cpu(void);
+static inline int smp_this_cpu(const struct smp_pmm *m)
+{
+    int cpu = smp_port_cpu_id();
+    if (__builtin_expect((unsigned)cpu >= (unsigned)m->ncpu, 0))
+        smp_bad_cpu();
+    return cpu;
+}
 /* Print "pmm_check: page ADDR: REASON" and return -1. */
 int smp_check_fail(struct smp_pmm *m, uint32_t idx, const char *reason);
 

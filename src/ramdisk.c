@@ -8,8 +8,8 @@
  * Locks: none.  Concurrent requests touch different blocks (the buffer cache
  * serialises requests per block); the chunk table is read-only after create.
  */
-#include <smpmem/bdev.h>
-#include <smpmem/pmm.h>
+#include "smpmem/bdev.h"
+#include "smpmem/pmm.h"
 
 #define CHUNK_BYTES (64u * 1024u)
 

@@ -21,22 +21,19 @@ enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 
 void smp_slab_init(struct smp_pmm *m)
 {
-    for (unsigned cls = 0; cls < SMP_NCLASSES; cls++) {
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         struct smp_slab_class *c = &m->slab[cls];
         c->size = (unsigned)smp_class_size(cls);
         /* At least 8 objects per slab: 1 KiB objects take order-1 slabs,
          * 2 KiB objects order-2. */
         c->order = 0;
         while ((SMP_PAGE_SIZE << c->order) < 8UL * c->size)
-            c->order++;
+            c->order++;      /* at most SMP_MAX_SLAB_ORDER (2 KiB objects) */
         c->per_slab = (unsigned)((SMP_PAGE_SIZE << c->order) / c->size);
         unsigned b = 8192 / c->size;
         c->batch = b < 4 ? 4 : b > 64 ? 64 : b;
         c->partial = c->empty = SMP_NIL;
-        struct smp_fmt f;
-        smp_fmt_init(&f, c->name, sizeof c->name);
-        smp_fmt_str(&f, "kmem.slab");
-        smp_fmt_dec(&f, c->size);
+        smp_fmt_name(c->name, sizeof c->name, "kmem.slab", c->size);
         smp_lock_init(&c->lock, c->name);
     }
 }
@@ -63,24 +60,6 @@ static void list_del(struct smp_pmm *m, uint32_t *head, uint32_t idx)
         m->pages[pg->next].prev = pg->prev;
     pg->next = pg->prev = SMP_NIL;
     pg->list = LIST_FULL;
-}
-
-uint32_t smp_slab_head(struct smp_pmm *m, uintptr_t addr)
-{
-    uint32_t idx = smp_page_index(m, addr);
-    if (smp_state(&m->pages[idx]) == PG_SLAB)
-        return idx;
-    /* Inside an order-1 or order-2 slab: its head is the pfn rounded down. */
-    uint64_t pfn = m->base_pfn + idx;
-    for (unsigned k = 1; k <= 2; k++) {
-        uint64_t hpfn = pfn & ~((1ULL << k) - 1);
-        if (hpfn < m->base_pfn)
-            break;
-        struct smp_page *h = &m->pages[hpfn - m->base_pfn];
-        if (smp_state(h) == PG_SLAB && h->order == k)
-            return (uint32_t)(hpfn - m->base_pfn);
-    }
-    return SMP_NIL;
 }
 
 /* Hand out up to n objects from the partial list, then the empty list. */
@@ -205,7 +184,7 @@ void smp_slab_give(struct smp_pmm *m, unsigned cls, void *chain, unsigned n)
 
 void smp_slab_release_empty(struct smp_pmm *m)
 {
-    for (unsigned cls = 0; cls < SMP_NCLASSES; cls++) {
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         struct smp_slab_class *c = &m->slab[cls];
         smp_lock_acquire(&c->lock);
         uint32_t release = detach_empty_locked(m, c, 0);
@@ -216,20 +195,20 @@ void smp_slab_release_empty(struct smp_pmm *m)
 
 void smp_slab_lock_all(struct smp_pmm *m)
 {
-    for (unsigned cls = 0; cls < SMP_NCLASSES; cls++)
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++)
         smp_lock_acquire(&m->slab[cls].lock);
 }
 
 void smp_slab_unlock_all(struct smp_pmm *m)
 {
-    for (unsigned cls = SMP_NCLASSES; cls-- > 0;)
+    for (unsigned cls = SMP_KALLOC_CLASSES; cls-- > 0;)
         smp_lock_release(&m->slab[cls].lock);
 }
 
 int smp_slab_check_one_locked(struct smp_pmm *m, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
-    if (pg->cls >= SMP_NCLASSES)
+    if (pg->cls >= SMP_KALLOC_CLASSES)
         return smp_check_fail(m, idx, "slab of an unknown size class");
     struct smp_slab_class *c = &m->slab[pg->cls];
     if (pg->order != c->order)
@@ -276,7 +255,7 @@ static int check_list(struct smp_pmm *m, struct smp_slab_class *c, unsigned cls,
 int smp_slab_check_locked(struct smp_pmm *m, const size_t *heads, const size_t *inuse,
                           const size_t *cached)
 {
-    for (unsigned cls = 0; cls < SMP_NCLASSES; cls++) {
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         struct smp_slab_class *c = &m->slab[cls];
         size_t np = 0, ne = 0;
         int rc = check_list(m, c, cls, c->partial, LIST_PARTIAL, &np);

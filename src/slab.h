@@ -19,9 +19,9 @@
 
 #define SMP_MIN_CLASS_SHIFT 3                 /* 8 bytes */
 #define SMP_MAX_CLASS_SHIFT 11                /* 2 KiB; 4 KiB and up are pages */
-#define SMP_NCLASSES (SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1)
 #define SMP_MAX_SMALL (1UL << SMP_MAX_CLASS_SHIFT)
-_Static_assert(SMP_NCLASSES == SMP_OBJ_CLASSES && SMP_NCLASSES == SMP_KALLOC_CLASSES, "class count mismatch");
+_Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASSES,
+               "one size class per power of two from 8 B to 2 KiB");
 
 /* Class of 1 <= size <= SMP_MAX_SMALL: ceil(log2(size)) - 3, at least 0.
  * OR-ing 7 into size - 1 makes every size up to 8 land in class 0 without
@@ -44,8 +44,14 @@ unsigned smp_slab_take(struct smp_pmm *m, unsigned cls, unsigned n, void **chain
 void smp_slab_give(struct smp_pmm *m, unsigned cls, void *chain, unsigned n);
 /* Release every empty slab to the page allocator. */
 void smp_slab_release_empty(struct smp_pmm *m);
-/* Head descriptor index of the slab holding addr, or SMP_NIL. */
-uint32_t smp_slab_head(struct smp_pmm *m, uintptr_t addr);
+/* Head descriptor index of the slab holding addr (inside the region), or
+ * SMP_NIL.  Slabs have order <= SMP_MAX_SLAB_ORDER. */
+#define SMP_MAX_SLAB_ORDER 2
+static inline uint32_t smp_slab_head(const struct smp_pmm *m, uintptr_t addr)
+{
+    uint32_t h = smp_block_head(m, smp_page_index(m, addr), SMP_MAX_SLAB_ORDER);
+    return h != SMP_NIL && smp_state(&m->pages[h]) == PG_SLAB ? h : SMP_NIL;
+}
 /* pmm_check part; every class lock held (smp_slab_lock_all). */
 /* Verify one slab (its free list, counters, list tag); its class lock held. */
 int smp_slab_check_one_locked(struct smp_pmm *m, uint32_t idx);

@@ -5,8 +5,8 @@
  * instructions and released (atomically, by smp_port_sleep) while a waiter
  * sleeps, so no other lock is ever taken under it.
  */
-#include <smpmem/sleeplock.h>
-#include <smpmem/port.h>
+#include "smpmem/sleeplock.h"
+#include "smpmem/port.h"
 #include "fmt.h"
 
 void smp_sleeplock_init(struct smp_sleeplock *s, const char *name)

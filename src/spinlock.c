@@ -5,8 +5,8 @@
  * registered smp_spinlock, so reports never count themselves.  It is a leaf:
  * nothing else is acquired while it is held.
  */
-#include <smpmem/spinlock.h>
-#include <smpmem/port.h>
+#include "smpmem/spinlock.h"
+#include "smpmem/port.h"
 #include "fmt.h"
 #include "lock_inline.h"
 
@@ -47,8 +47,7 @@ void smp_lock_init(struct smp_spinlock *lk, const char *name)
     registry_leave();
 }
 
-/* Statistics are bumped only by the holder: a relaxed load + store (see
- * smp_lock_count) compiles to plain moves, no locked read-modify-write. */
+/* Statistics are bumped only by the holder (smp_counter_add). */
 
 void smp_lock_spin(struct smp_spinlock *lk)
 {
@@ -59,7 +58,7 @@ void smp_lock_spin(struct smp_spinlock *lk)
             smp_port_relax();
     } while (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire));
     /* We hold lk now, so the counter is ours to bump. */
-    smp_lock_count(&lk->n_contended, spins);
+    smp_counter_add(&lk->n_contended, spins);
 }
 
 int smp_lock_holding(struct smp_spinlock *lk)

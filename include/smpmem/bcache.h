@@ -40,8 +40,8 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
-#include <smpmem/errors.h>
-#include <smpmem/sleeplock.h>
+#include "errors.h"
+#include "sleeplock.h"
 
 #ifndef SMPMEM_NO_SHORT_NAMES
 #define smp_buf buf

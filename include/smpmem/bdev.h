@@ -24,7 +24,7 @@
 #define SMPMEM_BDEV_H
 
 #include <stdint.h>
-#include <smpmem/errors.h>
+#include "errors.h"
 
 #define SMP_BDEV_MAX 16
 

@@ -17,7 +17,7 @@
 #define SMPMEM_PMM_H
 
 #include <stddef.h>
-#include <smpmem/errors.h>
+#include "errors.h"
 
 #ifndef SMP_MAX_CPUS
 #define SMP_MAX_CPUS 64          /* compile-time maximum of ncpu */

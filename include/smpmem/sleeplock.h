@@ -18,7 +18,7 @@
 #ifndef SMPMEM_SLEEPLOCK_H
 #define SMPMEM_SLEEPLOCK_H
 
-#include <smpmem/spinlock.h>
+#include "spinlock.h"
 
 struct smp_sleeplock {
     struct smp_spinlock lk;   /* guards every field below */
