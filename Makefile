@@ -28,7 +28,8 @@ else
 FREESTANDING := -ffreestanding
 endif
 
-CORE_SRC  := $(wildcard src/*.c)
+CORE_SRC  := $(wildcard src/*.c src/*/*.c)
+CORE_HDR  := $(wildcard src/*.h src/*/*.h)
 PORT_SRC  := $(wildcard port/hosted/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
@@ -42,12 +43,12 @@ all: lib
 lib: $(LIB)
 tests: $(TEST_BIN)
 
-$(BUILD)/obj/src/%.o: src/%.c $(wildcard src/*.h include/smpmem/*.h port/hosted/*.h) | tools
+$(BUILD)/obj/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h port/hosted/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(FREESTANDING) $(SANFLAGS) -c $< -o $@
 
 # The freestanding proof builds the core again with out-of-line port hooks.
-$(BUILD)/fs/src/%.o: src/%.c $(wildcard src/*.h include/smpmem/*.h) | tools
+$(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -c $< -o $@
 
@@ -72,7 +73,7 @@ freestanding: $(FS_OBJ)
 	$(CC) -nostdlib -r -o $(BUILD)/core-freestanding.o $(FS_OBJ)
 	@bad=$$(nm -u $(BUILD)/core-freestanding.o | awk '{print $$2}' | grep -v '^smp_port_' || true); \
 	if [ -n "$$bad" ]; then echo "core calls outside the port: $$bad"; exit 1; fi; \
-	inc=$$(grep -n '^ *# *include *<' src/*.[ch] include/smpmem/*.h | \
+	inc=$$(grep -n '^ *# *include *<' $(CORE_SRC) $(CORE_HDR) include/smpmem/*.h | \
 	       grep -v '<\(stddef\|stdint\|stdbool\|stdatomic\|limits\)\.h>' || true); \
 	if [ -n "$$inc" ]; then echo "core includes outside the freestanding set: $$inc"; exit 1; fi; \
 	echo "freestanding: core links with -nostdlib; undefined symbols are port hooks only;" \

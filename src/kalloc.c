@@ -11,7 +11,7 @@
  * precedes any object.  Locks: none of its own (see the layers it calls).
  */
 #include "objcache.h"
-#include "fmt.h"
+#include "base/fmt.h"
 
 static unsigned order_for(size_t size)
 {

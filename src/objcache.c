@@ -10,7 +10,7 @@
  * (drain) or all in increasing CPU id (check).
  */
 #include "objcache.h"
-#include "fmt.h"
+#include "base/fmt.h"
 
 void smp_objcache_init(struct smp_pmm *m)
 {

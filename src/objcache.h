@@ -12,7 +12,7 @@
 #define SMPMEM_OBJCACHE_H
 
 #include "slab.h"
-#include "lock_inline.h"
+#include "base/spinlock_inline.h"
 
 void smp_objcache_init(struct smp_pmm *m);
 /* Slow paths, entered with interrupts pushed and oc[cpu].lock held; they

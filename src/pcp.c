@@ -18,7 +18,7 @@
  * cache-warm pages), the cold end bottom: drain and steal take from there.
  */
 #include "pcp.h"
-#include "fmt.h"
+#include "base/fmt.h"
 
 /* Ring geometry: order o has capacity SMP_PCP_CAP0 >> o and starts at
  * slots[pcp_off(o)] (512 + 256 + 128 + 64 of the SMP_PCP_SLOTS). */

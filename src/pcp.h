@@ -11,7 +11,7 @@
 #define SMPMEM_PCP_H
 
 #include "pmm_internal.h"
-#include "lock_inline.h"
+#include "base/spinlock_inline.h"
 
 /* Slow paths.  `held`: whether pcp[cpu].lock is already ours. */
 uint32_t smp_pcp_alloc_slow(struct smp_pmm *m, int cpu, unsigned o, int held);

@@ -14,7 +14,7 @@
 #include "pmm_internal.h"
 #include "objcache.h"
 #include "pcp.h"
-#include "fmt.h"
+#include "base/fmt.h"
 
 struct smp_pmm *smp_pmm_state;
 

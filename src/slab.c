@@ -14,7 +14,7 @@
  * Invariant per slab: inuse + |freelist| + aux == per_slab.
  */
 #include "slab.h"
-#include "fmt.h"
+#include "base/fmt.h"
 
 enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 #define KEEP_EMPTY 1       /* empty slabs a class keeps to absorb churn */

@@ -57,7 +57,7 @@
 #include "smpmem/bdev.h"
 #include "smpmem/pmm.h"
 #include "smpmem/port.h"
-#include "fmt.h"
+#include "../base/fmt.h"
 
 #define CACHELINE 64
 #define MAX_BUCKETS 4093

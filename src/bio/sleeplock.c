@@ -7,7 +7,7 @@
  */
 #include "smpmem/sleeplock.h"
 #include "smpmem/port.h"
-#include "fmt.h"
+#include "../base/fmt.h"
 
 void smp_sleeplock_init(struct smp_sleeplock *s, const char *name)
 {

@@ -8,7 +8,7 @@
 #include "smpmem/spinlock.h"
 #include "smpmem/port.h"
 #include "fmt.h"
-#include "lock_inline.h"
+#include "spinlock_inline.h"
 
 #define MAX_LOCKS 512
 
