@@ -28,6 +28,7 @@
 #include <smpmem/bdev.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 #include "bcache_baseline.h"
 

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 #include "common.h"
 #include "baseline_xv6.h"

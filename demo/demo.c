@@ -25,6 +25,7 @@
 #include <smpmem/bdev.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 
 #define DEMO_REGION (64UL << 20)

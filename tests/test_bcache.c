@@ -15,6 +15,7 @@
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 
 #define MiB (1UL << 20)
 #define REGION (64 * MiB)

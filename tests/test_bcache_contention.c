@@ -9,6 +9,7 @@
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 #include "../bench/bcache_baseline.h"
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <smpmem/bdev.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 
 #define MiB (1UL << 20)
 #define REGION (64 * MiB)

@@ -3,6 +3,7 @@
  * 4 GiB region initialises touching only its metadata. */
 #include "harness.h"
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <stdint.h>
 
 #define MiB (1UL << 20)

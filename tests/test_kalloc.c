@@ -4,6 +4,7 @@
 #include "harness.h"
 #include "kalloc_util.h"
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 

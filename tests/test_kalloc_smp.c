@@ -7,6 +7,7 @@
 #include "harness.h"
 #include "kalloc_util.h"
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 #include <smpmem/hosted.h>
 #include <pthread.h>

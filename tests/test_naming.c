@@ -4,6 +4,7 @@
  * its own.  Every public header must compile in this mode. */
 #define SMPMEM_NO_SHORT_NAMES
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
 #include <smpmem/spinlock.h>

@@ -5,7 +5,8 @@
 #include <smpmem/pmm.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include "../src/pmm_internal.h"
+#include <smpmem/pmm_debug.h>
+#include "../src/kalloc/top.h"
 
 #define MiB (1UL << 20)
 static char *region;
@@ -184,7 +185,7 @@ TEST(check_detects_corruption)
     /* pmm_check must be able to fail.  White-box: flip descriptors the way
      * a stray write would, expect a violation, restore, expect a pass. */
     setup(64 * MiB, 1);
-    struct smp_pmm *m = smp_pmm_state;
+    struct smp_pages *m = &smp_pmm_state->pg;
     CHECK(pmm_check() == 0, "clean");
     /* A free block of at least two pages: its head and its first tail. */
     uint32_t h = 0;

@@ -55,4 +55,36 @@ void smp_port_sleep(void *chan, struct smp_spinlock *lk);
  * condition they changed, so no wakeup is lost between check and sleep. */
 void smp_port_wakeup(void *chan);
 
+/*
+ * Ask CPU cpu to let fn(cpu, arg) have its per-CPU state; return when fn has
+ * finished.  Not needed (not called) when the core is built with
+ * SMP_PERCPU_LOCKED, the fallback for platforms without cross-calls.
+ *
+ * smpmem's per-CPU caches are protected only by interrupts being pushed
+ * off on their own CPU (no lock, no atomic instruction).  Whatever another
+ * CPU needs from them (stealing pages, drain, reclaim, pmm_check) it gets
+ * through this hook.  The implementation must guarantee:
+ *   1. Exclusion: while fn runs, cpu is not between an smp_port_irq_push
+ *      and its matching pop, and no other cross-call to cpu runs.  cpu may
+ *      be the caller's own CPU.  fn's writes are visible to cpu afterwards,
+ *      and cpu's earlier writes are visible to fn.
+ *   2. Progress: a CPU that never calls into smpmem again (idle, blocked,
+ *      asleep) does not stall the caller; a CPU with interrupts pushed off
+ *      delays it only until its pop.
+ *   3. No deadlock when CPUs ask each other: while the caller waits (to
+ *      start, or for fn), its own CPU can be asked by others, even if the
+ *      caller has interrupts pushed off (kalloc may be called so).
+ *   4. Nesting: fn may call smp_port_cross_call for another CPU; smpmem
+ *      nests only in increasing CPU order (stop-the-world for pmm_check).
+ * What smpmem promises in return: it calls the hook only from slow paths,
+ * with no smpmem spinlock held and none of its own pushes outstanding; fn
+ * never pushes interrupts for its own use except inside smpmem spinlocks,
+ * and never calls smp_port_cpu_id to learn which CPU it serves.
+ * In a kernel: an IPI whose handler runs fn (or, for the caller's own CPU,
+ * a direct call), with the waiting loop serving IPIs addressed to itself.
+ * The hosted port: an asymmetric fence (membarrier) and the target's
+ * published interrupt depth; see port/hosted/port.c.
+ */
+void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg);
+
 #endif

@@ -2,7 +2,8 @@
  * Hosted port: POSIX threads stand for CPUs.
  *
  * A thread binds to a virtual CPU (thread-local id); "interrupts off" is a
- * thread-local nesting counter that pop checks, like xv6's push_off/pop_off.
+ * nesting counter per virtual CPU that pop checks, like xv6's push_off/
+ * pop_off, published so that cross-calls can wait for it (port_inline.h).
  * sleep/wakeup use a small table of mutex+condvar pairs hashed by channel,
  * with a generation count so a wakeup between releasing the caller's lock
  * and waiting is never lost.
@@ -16,40 +17,134 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/membarrier.h>
 #include <smpmem/port.h>
 #include <smpmem/spinlock.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
 
-/* Read inline by the core through port_inline.h (SMP_PORT_INLINE). */
+/* One record per virtual CPU; threads point at theirs (port_inline.h). */
+static struct smp_hosted_vcpu vcpus[SMP_MAX_CPUS];
+static pthread_mutex_t xmu[SMP_MAX_CPUS];     /* serialises cross-calls to a CPU */
+static pthread_once_t xcall_once = PTHREAD_ONCE_INIT;
+
+_Thread_local struct smp_hosted_vcpu *smp_hosted_self = &vcpus[0];
 _Thread_local int smp_hosted_cpu;
-_Thread_local int smp_hosted_noff;
+/* This thread's private record while it runs a cross-called function. */
+static _Thread_local struct smp_hosted_vcpu acting;
 
 _Noreturn void smp_hosted_pop_underflow(void)
 {
     smp_port_panic("pop_off: interrupts popped more often than pushed");
 }
 
-#ifndef SMP_PORT_INLINE
-int smp_port_cpu_id(void) { return smp_hosted_cpu; }
-void smp_port_irq_push(void) { smp_hosted_noff++; }
-void smp_port_irq_pop(void)
+int smp_hosted_irq_depth(void)
 {
-    if (smp_hosted_noff <= 0)
-        smp_hosted_pop_underflow();
-    smp_hosted_noff--;
+    return atomic_load_explicit(&smp_hosted_self->noff, memory_order_relaxed);
 }
-#endif
-
-int smp_hosted_irq_depth(void) { return smp_hosted_noff; }
 
 void smp_hosted_bind_cpu(int cpu)
 {
     if (cpu < 0 || cpu >= SMP_MAX_CPUS)
         smp_port_panic("smp_hosted_bind_cpu: cpu out of range");
-    if (smp_hosted_noff)
+    if (smp_hosted_irq_depth())
         smp_port_panic("smp_hosted_bind_cpu: called with interrupts pushed off");
     smp_hosted_cpu = cpu;
+    smp_hosted_self = &vcpus[cpu];
+}
+
+/* v is held by a cross-call: publish depth 0 (we are outside every
+ * section: the asker may proceed), wait for the release, publish `depth`
+ * again and re-check.  Rare, so a full fence on this side is fine. */
+void smp_hosted_wait_released(struct smp_hosted_vcpu *v, int depth)
+{
+    do {
+        atomic_store_explicit(&v->noff, 0, memory_order_release);
+        while (atomic_load_explicit(&v->held, memory_order_acquire))
+            sched_yield();
+        atomic_store_explicit(&v->noff, depth, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+    } while (atomic_load_explicit(&v->held, memory_order_seq_cst));
+}
+
+/* ---- the process-wide fence behind cross-calls ---------------------------
+ * membarrier(PRIVATE_EXPEDITED) runs a full barrier on every CPU running a
+ * thread of this process.  Where the kernel lacks it, changing a page's
+ * protection does the same as a side effect: the TLB shootdown interrupts
+ * every CPU that runs this address space. */
+static int have_membarrier;
+static volatile char *fence_page;
+
+static void xcall_init(void)
+{
+    for (int i = 0; i < SMP_MAX_CPUS; i++)
+        pthread_mutex_init(&xmu[i], NULL);
+#ifndef SMP_HOSTED_SYMMETRIC
+    have_membarrier = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    if (!have_membarrier) {
+        fence_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (fence_page == MAP_FAILED)
+            smp_port_panic("hosted port: no membarrier and no page for the mprotect fence");
+    }
+#endif
+}
+
+static void process_fence(void)
+{
+#ifdef SMP_HOSTED_SYMMETRIC
+    /* The owner's side is seq_cst already (port_inline.h). */
+#else
+    if (have_membarrier) {
+        if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+            smp_port_panic("hosted port: membarrier failed");
+        return;
+    }
+    fence_page[0] = 1;       /* make the page present so the downgrade must shoot down TLBs */
+    if (mprotect((void *)fence_page, 4096, PROT_READ) || mprotect((void *)fence_page, 4096, PROT_READ | PROT_WRITE))
+        smp_port_panic("hosted port: mprotect fence failed");
+#endif
+}
+
+/*
+ * Cross-call: fn runs on the calling thread while the target CPU is held
+ * outside its sections.  The caller first "opens" its own CPU (publishes
+ * depth 0 and counts its own pushes in a private record): while it waits
+ * and while fn runs it touches no cache of its own CPU, so others may hold
+ * that CPU meanwhile -- two CPUs asking each other cannot deadlock.
+ * Askers serialise per target on xmu and nest only in increasing CPU order.
+ * Holding a CPU: held = 1, process-wide fence, wait until its published
+ * depth is 0; the owner's next push then sees held and waits.  The
+ * caller's own CPU is held by xmu alone (its thread is right here).
+ */
+void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
+{
+    pthread_once(&xcall_once, xcall_init);
+    struct smp_hosted_vcpu *mine = &vcpus[smp_hosted_cpu], *self = smp_hosted_self;
+    struct smp_hosted_vcpu *t = &vcpus[cpu];
+    int depth = atomic_load_explicit(&self->noff, memory_order_relaxed);
+    if (self == mine)
+        atomic_store_explicit(&mine->noff, 0, memory_order_release);    /* open */
+    smp_hosted_self = &acting;
+    pthread_mutex_lock(&xmu[cpu]);
+    if (t != mine) {
+        atomic_store_explicit(&t->held, 1, memory_order_seq_cst);
+        process_fence();
+        while (atomic_load_explicit(&t->noff, memory_order_seq_cst) != 0)
+            sched_yield();
+    }
+    fn(cpu, arg);
+    if (t != mine)
+        atomic_store_explicit(&t->held, 0, memory_order_release);
+    pthread_mutex_unlock(&xmu[cpu]);
+    smp_hosted_self = self;
+    if (self == mine && depth) {                                       /* close */
+        atomic_store_explicit(&mine->noff, depth, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&mine->held, memory_order_seq_cst))
+            smp_hosted_wait_released(mine, depth);
+    }
 }
 
 void smp_port_relax(void)

@@ -2,7 +2,7 @@
  * The buddy zone: free blocks of orders 0..max_order over the one region.
  *
  * Locks: only m->zone.lock, which guards free_head[], free_pages and every
- * descriptor in state PG_BUDDY.  Callers take it (pcp.c, pmm.c); every
+ * descriptor in state PG_BUDDY.  Callers take it (pcp.c, page.c); every
  * function here named _locked expects it held.
  *
  * Free lists are doubly linked through the descriptors by page index, so
@@ -11,9 +11,9 @@
  * two merge only if the buddy lies inside the region and heads a free block
  * of exactly order k.
  */
-#include "pmm_internal.h"
+#include "page.h"
 
-static void list_push(struct smp_pmm *m, unsigned order, uint32_t idx)
+static void list_push(struct smp_pages *m, unsigned order, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
     uint32_t old = m->zone.free_head[order];
@@ -26,7 +26,7 @@ static void list_push(struct smp_pmm *m, unsigned order, uint32_t idx)
     m->zone.free_head[order] = idx;
 }
 
-static void list_remove(struct smp_pmm *m, unsigned order, uint32_t idx)
+static void list_remove(struct smp_pages *m, unsigned order, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
     if (pg->prev != SMP_NIL)
@@ -38,14 +38,14 @@ static void list_remove(struct smp_pmm *m, unsigned order, uint32_t idx)
     pg->next = pg->prev = SMP_NIL;
 }
 
-static void add_free_pages(struct smp_pmm *m, long delta)
+static void add_free_pages(struct smp_pages *m, long delta)
 {
     atomic_store_explicit(&m->zone.free_pages,
         atomic_load_explicit(&m->zone.free_pages, memory_order_relaxed) + (size_t)delta,
         memory_order_relaxed);
 }
 
-void smp_buddy_init(struct smp_pmm *m)
+void smp_buddy_init(struct smp_pages *m)
 {
     smp_lock_init(&m->zone.lock, "kmem.zone");
     for (unsigned o = 0; o <= SMP_MAX_ORDER; o++)
@@ -53,12 +53,16 @@ void smp_buddy_init(struct smp_pmm *m)
     unsigned max = 0;
     while (max < SMP_MAX_ORDER && (2ULL << max) <= m->npages)
         max++;
-    m->zone.max_order = max;
+    m->max_order = max;
     atomic_init(&m->zone.free_pages, 0);
 
     /* Carve the region greedily into the largest aligned blocks.  Each step
      * takes the biggest order allowed by both the pfn's alignment and the
-     * pages left, so the result is already fully coalesced. */
+     * pages left, so the result is already fully coalesced, and the largest
+     * block carved is the largest that can ever exist here: max_order
+     * becomes that, so smp_pmm_max_order() is a promise, not a size bound
+     * that alignment may break. */
+    unsigned largest = 0;
     uint32_t idx = 0;
     while (idx < m->npages) {
         uint64_t pfn = m->base_pfn + idx;
@@ -68,15 +72,18 @@ void smp_buddy_init(struct smp_pmm *m)
         list_push(m, o, idx);
         add_free_pages(m, 1L << o);
         idx += 1U << o;
+        if (o > largest)
+            largest = o;
     }
+    m->max_order = largest;
 }
 
-uint32_t smp_buddy_alloc_locked(struct smp_pmm *m, unsigned order)
+uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
 {
     unsigned o = order;
-    while (o <= m->zone.max_order && m->zone.free_head[o] == SMP_NIL)
+    while (o <= m->max_order && m->zone.free_head[o] == SMP_NIL)
         o++;
-    if (o > m->zone.max_order)
+    if (o > m->max_order)
         return SMP_NIL;
     uint32_t idx = m->zone.free_head[o];
     list_remove(m, o, idx);
@@ -91,11 +98,11 @@ uint32_t smp_buddy_alloc_locked(struct smp_pmm *m, unsigned order)
     return idx;
 }
 
-void smp_buddy_free_locked(struct smp_pmm *m, uint32_t idx, unsigned order)
+void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
 {
     add_free_pages(m, 1L << order);
     uint64_t lo = m->base_pfn, hi = m->base_pfn + m->npages;
-    while (order < m->zone.max_order) {
+    while (order < m->max_order) {
         uint64_t pfn = m->base_pfn + idx;
         uint64_t bud_pfn = pfn ^ (1ULL << order);
         if (bud_pfn < lo || bud_pfn + (1ULL << order) > hi)
@@ -121,7 +128,7 @@ void smp_buddy_free_locked(struct smp_pmm *m, uint32_t idx, unsigned order)
  * a BUDDY head of that list's order, links are consistent, no cycle, the
  * page count matches free_pages, and the number of listed blocks equals the
  * BUDDY heads the walk found (so no free block is missing from a list). */
-int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed)
+int smp_buddy_check_locked(struct smp_pages *m, size_t nheads_seen)
 {
     size_t blocks = 0, pages = 0;
     for (unsigned o = 0; o <= SMP_MAX_ORDER; o++) {
@@ -130,7 +137,7 @@ int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed
             if (i >= m->npages)
                 return smp_check_fail(m, prev, "buddy list link points outside the region");
             struct smp_page *pg = &m->pages[i];
-            if (o > m->zone.max_order)
+            if (o > m->max_order)
                 return smp_check_fail(m, i, "block on a free list above max order");
             if (smp_state(pg) != PG_BUDDY)
                 return smp_check_fail(m, i, "block on a buddy free list is not marked free");
@@ -148,6 +155,5 @@ int smp_buddy_check_locked(struct smp_pmm *m, size_t nheads_seen, size_t *listed
         return smp_check_fail(m, SMP_NIL, "free blocks missing from or repeated on buddy lists");
     if (pages != atomic_load_explicit(&m->zone.free_pages, memory_order_relaxed))
         return smp_check_fail(m, SMP_NIL, "buddy free page counter disagrees with lists");
-    *listed = pages;
     return 0;
 }

@@ -1,0 +1,89 @@
+/*
+ * Per-CPU sections: what protects each CPU's caches (page and object layers).
+ *
+ * A section is the stretch of a fast or slow path that touches this CPU's
+ * caches.  How it is protected is chosen at build time, one mode per build:
+ *
+ *   cross-call (default)  A section is interrupts pushed off, nothing more:
+ *                         no lock, no atomic read-modify-write, no fence (a
+ *                         kernel's "local lock").  Another CPU that needs
+ *                         this CPU's caches (steal, drain, reclaim, check)
+ *                         asks through smp_port_cross_call (port.h), whose
+ *                         function runs with exclusive access to them.
+ *   SMP_PERCPU_LOCKED     For ports without a cross-call primitive (NJU's
+ *                         AbstractMachine): a section also holds the CPU's
+ *                         gate lock "kmem.cpuN", and asking a CPU means
+ *                         taking its gate lock.  Same code paths otherwise.
+ *
+ * Rules the callers keep (both modes rely on them):
+ *   - smp_on_cpu / smp_on_all_cpus are called outside any section of the
+ *     caller and with no smpmem spinlock held;
+ *   - at such calls this CPU's caches are consistent (another CPU may take
+ *     from them while we wait), and code re-reads them afterwards.
+ * Lock order (locked mode): gates, in increasing CPU id -> slab class ->
+ * depot -> zone.  In cross-call mode a section plays the gate's part.
+ */
+#ifndef SMPMEM_BASE_PERCPU_H
+#define SMPMEM_BASE_PERCPU_H
+
+#include "smpmem/port.h"
+#include "spinlock_inline.h"
+
+/* Per-CPU structures are aligned to 128 bytes: x86 prefetches cache lines
+ * in pairs, so 64-byte alignment would let neighbouring CPUs interfere. */
+#define SMP_CPU_ALIGN 128
+
+struct smp_cpu_gate {                  /* locked mode only */
+    _Alignas(SMP_CPU_ALIGN) struct smp_spinlock lock;
+    char name[16];                     /* "kmem.cpuN" */
+};
+
+struct smp_percpu {
+    int ncpu;
+    struct smp_cpu_gate *gate;         /* ncpu gates in locked mode, else NULL */
+};
+extern struct smp_percpu smp_percpu;
+
+/* Bytes of gate storage smp_percpu_init needs for ncpu CPUs (0 in
+ * cross-call mode). */
+size_t smp_percpu_bytes(int ncpu);
+/* Set up for ncpu CPUs; mem (SMP_CPU_ALIGN-aligned, smp_percpu_bytes(ncpu)
+ * bytes) holds the gates. */
+void smp_percpu_init(int ncpu, void *mem);
+void smp_percpu_reset(void);
+
+_Noreturn void smp_bad_cpu(void);
+
+/* Enter this CPU's section; returns the CPU id (stable until exit). */
+static inline int smp_section_enter(void)
+{
+    smp_port_irq_push();
+    int cpu = smp_port_cpu_id();
+    if (__builtin_expect((unsigned)cpu >= (unsigned)smp_percpu.ncpu, 0))
+        smp_bad_cpu();
+#ifdef SMP_PERCPU_LOCKED
+    smp_lock_take_local(&smp_percpu.gate[cpu].lock);
+#endif
+    return cpu;
+}
+
+static inline void smp_section_exit(int cpu)
+{
+#ifdef SMP_PERCPU_LOCKED
+    smp_lock_release_local(&smp_percpu.gate[cpu].lock);
+#else
+    (void)cpu;
+#endif
+    smp_port_irq_pop();
+}
+
+/* Run fn(cpu, arg) with exclusive access to cpu's caches, and wait for it.
+ * fn must not enter a section; it may take smpmem spinlocks. */
+typedef void (*smp_cpu_fn)(int cpu, void *arg);
+void smp_on_cpu(int cpu, smp_cpu_fn fn, void *arg);
+
+/* Stop the world: run fn(-1, arg) once, with exclusive access to every
+ * CPU's caches at the same time (nested smp_on_cpu in increasing CPU id). */
+void smp_on_all_cpus(smp_cpu_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * kalloc/kfree and the page API: route by size, validate frees, and retry
+ * under pressure.
+ *
+ *   size <= 2 KiB   power-of-two class: obj/magazine.h (per CPU) over the
+ *                   depot and the slabs
+ *   size  > 2 KiB   a buddy block of 2^order pages (per-CPU page cache for
+ *                   orders < 4, the zone above)
+ *
+ * Alignment falls out of the layout: classes are powers of two carved from
+ * size-aligned slabs, and buddy blocks are aligned to their size.  kfree
+ * decides with one bounds test and one descriptor read: a nonzero owner tag
+ * names the slab class, so no header precedes any object.  NULL means: the
+ * layers came back empty, and even with the world stopped and every cache
+ * taken back, no block (or slab page) could be had.
+ */
+#include "top.h"
+#include "../base/fmt.h"
+
+static unsigned order_for(size_t size)
+{
+    unsigned o = 0;
+    while ((SMP_PAGE_SIZE << o) < size)
+        o++;
+    return o;
+}
+
+static __attribute__((noinline)) void *small_under_pressure(struct smp_pmm *m, size_t size)
+{
+    return smp_reclaim_and_alloc(m, -1, (int)smp_class_of(size));
+}
+
+static __attribute__((noinline)) void *pages_under_pressure(struct smp_pmm *m, unsigned order)
+{
+    if (order > m->pg.max_order)
+        return 0;
+    return smp_reclaim_and_alloc(m, (int)order, -1);
+}
+
+static __attribute__((noinline)) void *kalloc_large(struct smp_pmm *m, size_t size)
+{
+    if (!m || size == 0 || size > (SMP_PAGE_SIZE << m->pg.max_order))
+        return 0;
+    unsigned order = order_for(size);
+    void *p = smp_pg_alloc(&m->pg, order);
+    return p ? p : pages_under_pressure(m, order);
+}
+
+void *smp_kalloc(size_t size)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    if (__builtin_expect(size - 1 < SMP_MAX_SMALL && m != 0, 1)) {   /* 0 wraps */
+        void *p = smp_obj_alloc(&m->obj, smp_class_of(size));
+        if (__builtin_expect(p != 0, 1))
+            return p;
+        return small_under_pressure(m, size);
+    }
+    return kalloc_large(m, size);
+}
+
+/* What p is, for kfree's slow path and usable_size: the slab class (>= 0)
+ * or -1 for a page block (*order set); panics with the reason otherwise. */
+static __attribute__((noinline)) int classify(struct smp_pmm *m, void *p, unsigned *order,
+                                              const char *who)
+{
+    uintptr_t addr = (uintptr_t)p;
+    if (!m)
+        smp_panic_at(who, addr, "smpmem is not initialised");
+    struct smp_pages *pg = &m->pg;
+    if (!smp_pg_contains(pg, addr))
+        smp_panic_at(who, addr, "address outside the managed region");
+    uint32_t idx = smp_page_index(pg, addr);
+    struct smp_page *d = &pg->pages[idx];
+    if (d->owner_tag) {
+        uint32_t h = smp_slab_head(&m->obj, addr);
+        unsigned cls = SMP_TAG_CLASS(d->owner_tag);
+        if (h == SMP_NIL || cls >= SMP_KALLOC_CLASSES)
+            smp_panic_at(who, addr, "page descriptor corrupt (owner tag)");
+        size_t size = smp_class_size(cls);
+        if (addr & (size - 1)) {
+            char reason[96];
+            struct smp_fmt f;
+            smp_fmt_init(&f, reason, sizeof reason);
+            smp_fmt_str(&f, "not at a block start of its class (size ");
+            smp_fmt_dec(&f, size);
+            smp_fmt_str(&f, ")");
+            smp_panic_at(who, addr, reason);
+        }
+        return (int)cls;
+    }
+    switch (smp_state(d)) {
+    case PG_ALLOC:
+        if (addr & (SMP_PAGE_SIZE - 1))
+            smp_panic_at(who, addr, "not at the start of its block (a page block)");
+        *order = d->order;
+        return -1;
+    case PG_BUDDY:
+    case PG_PCP:
+        smp_panic_at(who, addr, "block is not allocated (double free?)");
+    case PG_TAIL: {
+        uint32_t b = smp_pg_block_head(pg, idx, pg->max_order);
+        unsigned st = b == SMP_NIL ? PG_TAIL : smp_state(&pg->pages[b]);
+        smp_panic_at(who, addr, st == PG_BUDDY || st == PG_PCP
+            ? "inside a free block: not allocated (double free?)"
+            : "not the start of a block (inside a larger block)");
+    }
+    default:
+        smp_panic_at(who, addr, "page descriptor corrupt");
+    }
+}
+
+static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
+{
+    if (!p)
+        return;
+    unsigned order;
+    int cls = classify(m, p, &order, "kfree");
+    if (cls >= 0)
+        smp_obj_free(&m->obj, (unsigned)cls, p);
+    else
+        smp_pg_free(&m->pg, p, order);
+}
+
+void smp_kfree(void *p)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    uintptr_t addr = (uintptr_t)p;
+    if (__builtin_expect(m != 0 && smp_pg_contains(&m->pg, addr), 1)) {
+        unsigned tag = m->pg.pages[(addr - m->pg.base) >> SMP_PAGE_SHIFT].owner_tag;
+        unsigned cls = SMP_TAG_CLASS(tag);
+        if (__builtin_expect(tag != 0 && !(addr & (smp_class_size(cls) - 1)), 1)) {
+            smp_obj_free(&m->obj, cls, p);
+            return;
+        }
+    }
+    kfree_other(m, p);
+}
+
+size_t smp_kalloc_usable_size(void *p)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    unsigned order;
+    int cls = classify(m, p, &order, "kalloc_usable_size");
+    return cls >= 0 ? smp_class_size((unsigned)cls) : SMP_PAGE_SIZE << order;
+}
+
+void *smp_page_alloc(unsigned order)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    if (__builtin_expect(m == 0, 0))
+        return 0;
+    void *p = smp_pg_alloc(&m->pg, order);
+    if (__builtin_expect(p != 0, 1))
+        return p;
+    return pages_under_pressure(m, order);
+}
+
+static _Noreturn __attribute__((noinline)) void page_free_uninit(void *p)
+{
+    smp_panic_at("page_free", (uintptr_t)p, "smpmem is not initialised");
+}
+
+void smp_page_free(void *p, unsigned order)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    if (__builtin_expect(m == 0, 0))
+        page_free_uninit(p);
+    smp_pg_free(&m->pg, p, order);
+}

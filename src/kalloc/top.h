@@ -1,0 +1,38 @@
+/*
+ * The top of the allocator: the only code that knows both the page layer
+ * and the object layer.  It routes kalloc/kfree by size, and orchestrates
+ * what spans the layers: init (carving the region), drain, check, and
+ * reclaim-and-retry under memory pressure.
+ *
+ * Region layout (all inside [start, end)):
+ *   [struct smp_pmm][gates*][object caches per CPU][page caches per CPU]
+ *   [page descriptors][managed pages ...]
+ * (* locked mode only).  Every per-CPU array is sized by the ncpu given.
+ *
+ * Lock order (the whole allocator; each file repeats its part):
+ *   1. a CPU's section (gate lock "kmem.cpuN" in locked mode), and the
+ *      cross-calls of a stopped world, in increasing CPU id
+ *   2. slab[class].lock   (obj/slab.c)
+ *   3. depot[class].lock  (obj/depot.c)
+ *   4. zone.lock          (page/buddy.c)
+ */
+#ifndef SMPMEM_TOP_H
+#define SMPMEM_TOP_H
+
+#include "../obj/magazine.h"
+
+struct smp_pmm {
+    struct smp_pages pg;             /* first: kfree reads base, span, pages */
+    struct smp_objs obj;
+    const void *region_lo, *region_hi;
+};
+
+extern struct smp_pmm *smp_pmm_state;
+
+/* Stop the world and take every cache back: magazines and the depot to the
+ * slabs, empty slabs and cached pages to the zone.  Then, with the world
+ * still stopped, allocate: a block of `order` (order >= 0), or an object of
+ * class `cls` (cls >= 0).  Returns it, or NULL. */
+void *smp_reclaim_and_alloc(struct smp_pmm *m, int order, int cls);
+
+#endif

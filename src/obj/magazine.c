@@ -1,0 +1,92 @@
+/*
+ * Magazine slow paths (fast paths: magazine.h).  Bonwick's scheme: when the
+ * loaded magazine is empty (full), swap with the previous one if that helps;
+ * otherwise exchange a whole magazine with the depot in O(1) under its
+ * lock; only when the depot has none (is at its bound) do objects move to
+ * or from the slabs, as a batch, outside the section.
+ *
+ * Lock order: section -> depot lock (taken inside the section); the slab
+ * class lock is taken only after leaving the section.
+ */
+#include "magazine.h"
+
+static void *pop(struct smp_mag *mag)
+{
+    void *p = mag->head;
+    mag->head = *(void **)p;
+    mag->count--;
+    return p;
+}
+
+void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
+{
+    struct smp_obj_cpu *c = &o->cpu[cpu];
+    void *p;
+    if (c->previous[cls].head) {
+        struct smp_mag t = c->loaded[cls];
+        c->loaded[cls] = c->previous[cls];
+        c->previous[cls] = t;
+        p = pop(&c->loaded[cls]);
+        smp_section_exit(cpu);
+        return p;
+    }
+    if (smp_depot_get(o, cls, &c->loaded[cls])) {
+        p = pop(&c->loaded[cls]);
+        smp_section_exit(cpu);
+        return p;
+    }
+    smp_section_exit(cpu);
+
+    void *chain;
+    unsigned n = smp_slab_take(o, cls, o->cap[cls], &chain);
+    if (!n)
+        return 0;
+    p = chain;
+    chain = *(void **)p;
+    if (--n) {
+        /* Load the rest.  We left the section, so our magazines may have
+         * changed meanwhile (an interrupt handler, or we migrated and this
+         * is another CPU): fill an empty one or give the batch back. */
+        struct smp_mag fresh = { chain, n };
+        cpu = smp_section_enter();
+        c = &o->cpu[cpu];
+        if (!c->loaded[cls].head) {
+            c->loaded[cls] = fresh;
+            fresh.head = 0;
+        } else if (!c->previous[cls].head) {
+            c->previous[cls] = fresh;
+            fresh.head = 0;
+        }
+        smp_section_exit(cpu);
+        if (fresh.head)
+            smp_slab_give(o, cls, fresh.head, fresh.count);
+    }
+    return p;
+}
+
+void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p)
+{
+    struct smp_obj_cpu *c = &o->cpu[cpu];
+    struct smp_mag full = c->previous[cls];
+    c->previous[cls] = c->loaded[cls];
+    *(void **)p = 0;
+    c->loaded[cls] = (struct smp_mag){ p, 1 };
+    if (full.head && smp_depot_put(o, cls, full))
+        full.head = 0;
+    smp_section_exit(cpu);
+    if (full.head)
+        smp_slab_give(o, cls, full.head, full.count);
+}
+
+void smp_obj_flush_cpu(struct smp_objs *o, int cpu)
+{
+    struct smp_obj_cpu *c = &o->cpu[cpu];
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
+        struct smp_mag a = c->loaded[cls], b = c->previous[cls];
+        c->loaded[cls] = c->previous[cls] = (struct smp_mag){ 0, 0 };
+        if (a.head)
+            smp_slab_give_to(o, cls, a.head, a.count, smp_pg_zone_free);
+        if (b.head)
+            smp_slab_give_to(o, cls, b.head, b.count, smp_pg_zone_free);
+    }
+}

@@ -1,0 +1,43 @@
+/*
+ * The kalloc/kfree fast path for small sizes: this CPU's loaded magazine
+ * of the class, inside one section (base/percpu.h): no lock, no atomic
+ * read-modify-write, no fence, no statistics.  An empty or full magazine is
+ * a tail call into magazine.c, which finishes the operation.
+ */
+#ifndef SMPMEM_MAGAZINE_H
+#define SMPMEM_MAGAZINE_H
+
+#include "obj.h"
+
+/* An object of class cls, or NULL when no page can be had for a new slab
+ * (the caller may reclaim from above and retry). */
+static inline void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
+{
+    int cpu = smp_section_enter();
+    struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
+    void *p = mag->head;
+    if (__builtin_expect(p == 0, 0))
+        return smp_obj_alloc_slow(o, cpu, cls);
+    mag->head = *(void **)p;
+    mag->count--;
+    smp_section_exit(cpu);
+    return p;
+}
+
+/* Free p, an object of class cls (validated by the caller), on this CPU,
+ * whichever CPU allocated it: a remote free costs what a local one does. */
+static inline void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
+{
+    int cpu = smp_section_enter();
+    struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
+    if (__builtin_expect(mag->count >= o->cap[cls], 0)) {
+        smp_obj_free_slow(o, cpu, cls, p);
+        return;
+    }
+    *(void **)p = mag->head;
+    mag->head = p;
+    mag->count++;
+    smp_section_exit(cpu);
+}
+
+#endif

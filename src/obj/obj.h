@@ -1,0 +1,180 @@
+/*
+ * The object layer: power-of-two size classes 8 B .. 2 KiB.
+ *
+ *   smp_obj_alloc/free  this CPU's magazines for the class (magazine.h:
+ *                       the fast path, one section, nothing atomic)
+ *   depot.c             full magazines between CPUs, a bounded stack per
+ *                       class (a magazine moves in O(1) under one lock)
+ *   slab.c              the class's slabs: objects carved from page blocks
+ *                       (batches, class lock)
+ *   page layer          whole blocks for new slabs (page/pcp.h)
+ *
+ * Lock order: this CPU's section -> slab class lock -> depot lock -> zone.
+ * The layer includes and calls only page/ and base/.
+ *
+ * Glossary
+ *   magazine  a LIFO chain of free objects linked through their first
+ *             words, with a count; full at cap[cls] objects, which is
+ *             SMP_MAG_BYTES of objects (at most SMP_MAG_MAX_OBJECTS).
+ *   slab      a page block of order slab_order(cls), aligned to its size, so
+ *             every object at base + i * size is aligned to size.
+ */
+#ifndef SMPMEM_OBJ_H
+#define SMPMEM_OBJ_H
+
+#include "../page/pcp.h"
+
+#define SMP_MIN_CLASS_SHIFT 3                 /* 8 bytes */
+#define SMP_MAX_CLASS_SHIFT 11                /* 2 KiB; 4 KiB and up are pages */
+#define SMP_MAX_SMALL (1UL << SMP_MAX_CLASS_SHIFT)
+#define SMP_MAX_SLAB_ORDER 2
+_Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASSES,
+               "one size class per power of two from 8 B to 2 KiB");
+
+/* Magazines are sized in bytes, so a CPU caches about as much memory of a
+ * 2 KiB class as of a 64 B one (a count would cache 32x more of the big). */
+#define SMP_MAG_BYTES (16 * 1024)
+#define SMP_MAG_MAX_OBJECTS 256
+#define SMP_DEPOT_SLOTS 16
+
+/* Class of 1 <= size <= SMP_MAX_SMALL: ceil(log2(size)) - 3, at least 0.
+ * OR-ing 7 into size - 1 makes every size up to 8 land in class 0 without
+ * a branch.  Count-leading-zeros only where it is an instruction: elsewhere
+ * __builtin_clz becomes a libgcc call, which kernels do not link. */
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || \
+    defined(__ARM_FEATURE_CLZ) || defined(__riscv_zbb)
+static inline unsigned smp_class_of(size_t size)
+{
+    unsigned v = (unsigned)(size - 1) | ((1U << SMP_MIN_CLASS_SHIFT) - 1);
+    return (unsigned)(32 - __builtin_clz(v)) - SMP_MIN_CLASS_SHIFT;
+}
+#else
+static inline unsigned smp_class_of(size_t size)
+{
+    size_t v = (size - 1) >> SMP_MIN_CLASS_SHIFT;
+    unsigned cls = 0;
+    while (v) {
+        v >>= 1;
+        cls++;
+    }
+    return cls;
+}
+#endif
+
+static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + SMP_MIN_CLASS_SHIFT); }
+
+/* Slab bookkeeping in the page descriptors' owner words (page.h):
+ *   owner_tag  on every page of a slab: (cls + 1) | (page offset in slab << 8)
+ *   owner_u32  inuse: objects handed out (in CPU caches or with callers)
+ *   owner_ptr  freelist: first free object
+ *   owner_u64  bits 0-31: objects never handed out yet (carved lazily from
+ *              the top, so a new slab costs no writes to its memory);
+ *              bits 32-39: which class list the slab is on
+ * Invariant per slab: inuse + |freelist| + unused == per_slab. */
+#define SMP_TAG_CLASS(tag) ((unsigned)((tag) & 0xff) - 1)
+#define SMP_TAG_OFFSET(tag) ((unsigned)(tag) >> 8)
+
+struct smp_mag {
+    void *head;
+    uint32_t count;
+};
+
+/* One CPU's magazines: two per class (Bonwick): loaded serves allocs and
+ * frees; previous absorbs a full or empty swing so a CPU oscillating at a
+ * boundary does not ping-pong batches.  Touched only in this CPU's section
+ * or by a function cross-called for it. */
+struct smp_obj_cpu {
+    _Alignas(SMP_CPU_ALIGN) struct smp_mag loaded[SMP_KALLOC_CLASSES];
+    struct smp_mag previous[SMP_KALLOC_CLASSES];
+};
+
+/* Shared slab state of one class.  lock protects the lists and every slab
+ * descriptor of this class. */
+struct smp_slab_class {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    uint32_t partial;                /* slabs with free objects, some in use */
+    uint32_t empty;                  /* slabs with nothing in use */
+    unsigned nempty;
+    unsigned nslabs;                 /* all slabs of this class */
+    unsigned size, order, per_slab;  /* object size, slab order, objects per slab */
+    char name[16];                   /* "kmem.slabN" */
+};
+
+/* Full magazines of one class, shared by all CPUs; lock protects all. */
+struct smp_depot {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    _Atomic unsigned n;              /* written under lock; peeked without */
+    unsigned max;
+    struct smp_mag full[SMP_DEPOT_SLOTS];
+    char name[16];                   /* "kmem.depotN" */
+};
+
+struct smp_objs {
+    struct smp_obj_cpu *cpu;         /* ncpu of them, carved from the region */
+    uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
+    struct smp_pages *pg;
+    int ncpu;
+    struct smp_slab_class slab[SMP_KALLOC_CLASSES];
+    struct smp_depot depot[SMP_KALLOC_CLASSES];
+};
+
+/* ---- setup --------------------------------------------------------------- */
+size_t smp_obj_percpu_bytes(int ncpu);
+void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *percpu_mem);
+
+/* ---- magazine.c: slow paths (entered in the section; they exit it) ------- */
+void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls);
+void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p);
+/* Empty cpu's magazines into the slabs (exclusive access to cpu: inside
+ * smp_on_cpu or a stopped world; freed slabs go to the zone). */
+void smp_obj_flush_cpu(struct smp_objs *o, int cpu);
+
+/* ---- depot.c ------------------------------------------------------------- */
+void smp_depot_init(struct smp_objs *o);
+/* Take a full magazine (1) or find none (0). */
+int smp_depot_get(struct smp_objs *o, unsigned cls, struct smp_mag *out);
+/* Store a full magazine (1), or refuse when the depot is at its bound (0). */
+int smp_depot_put(struct smp_objs *o, unsigned cls, struct smp_mag mag);
+/* Every stored magazine back to the slabs (freed slabs go to the zone). */
+void smp_depot_flush(struct smp_objs *o);
+
+/* ---- slab.c -------------------------------------------------------------- */
+void smp_slab_init(struct smp_objs *o);
+/* Take up to n free objects, chained; returns how many (0 only if no page
+ * could be had).  No section and no lock held by the caller. */
+unsigned smp_slab_take(struct smp_objs *o, unsigned cls, unsigned n, void **chain);
+/* One object, taking a new slab from the zone if the class has none free
+ * (no section entered: for a stopped world).  NULL iff the zone has no
+ * block of the class's slab order. */
+void *smp_slab_take_one_frozen(struct smp_objs *o, unsigned cls);
+/* Give back a chain of n objects (no section, no lock held); slabs left
+ * empty beyond one per class go back through the CPU's page cache... */
+void smp_slab_give(struct smp_objs *o, unsigned cls, void *chain, unsigned n);
+/* ...or through give (smp_pg_zone_free where no section may be entered:
+ * inside smp_on_cpu or a stopped world). */
+void smp_slab_give_to(struct smp_objs *o, unsigned cls, void *chain, unsigned n,
+                      void (*give)(struct smp_pages *, void *, unsigned));
+/* Release every empty slab through give(block, order) (e.g. to the zone
+ * while the world is stopped). */
+void smp_slab_release_empty(struct smp_objs *o, void (*give)(struct smp_pages *, void *, unsigned));
+/* Head descriptor index of the slab holding addr, or SMP_NIL. */
+uint32_t smp_slab_head(const struct smp_objs *o, uintptr_t addr);
+void smp_slab_lock_all(struct smp_objs *o);
+void smp_slab_unlock_all(struct smp_objs *o);
+
+/* ---- obj_check.c (class locks and depot locks held by the caller) -------- */
+/* What the page walk found of the object layer. */
+struct smp_obj_census {
+    size_t slabs[SMP_KALLOC_CLASSES], inuse[SMP_KALLOC_CLASSES];
+};
+/* Verify one slab; called from the page walk for PG_OWNED blocks. */
+int smp_slab_check_one(struct smp_objs *o, uint32_t idx, struct smp_obj_census *census);
+/* Verify magazines, depot and class totals after the walk (world stopped). */
+int smp_obj_check_frozen(struct smp_objs *o, const struct smp_obj_census *census);
+void smp_depot_lock_all(struct smp_objs *o);
+void smp_depot_unlock_all(struct smp_objs *o);
+/* smp_kalloc_stats for one CPU (cached = its magazines) or all (cpu -1:
+ * cached = every CPU's magazines). */
+void smp_obj_stats(struct smp_objs *o, int cpu, struct smp_kalloc_stats *out);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * The page layer's setup, the uncached orders, descriptor validation and
+ * the invariant walk.  Fast paths for orders below SMP_PCP_ORDERS: pcp.h.
+ *
+ * Locks: zone.lock for the uncached orders (no section needed: the zone is
+ * shared); the walk runs with the world stopped and takes zone.lock.
+ */
+#include "pcp.h"
+#include "../base/fmt.h"
+
+_Static_assert((1 << (SMP_PCP_ORDERS - 1)) <= SMP_PG_MIN_PAGES / 8,
+               "every region must hold a block of each cached order");
+
+static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
+
+static void zero_words(void *p, size_t n)
+{
+    /* Word stores; the build keeps the compiler from turning this into a
+     * memset call (the core links against nothing but the port). */
+    uint64_t *w = p;
+    for (size_t i = 0; i < n / 8; i++)
+        w[i] = 0;
+}
+
+int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed)
+{
+    uintptr_t pcp = align_up(start, SMP_CPU_ALIGN);
+    uintptr_t desc = align_up(pcp + (size_t)ncpu * sizeof(struct smp_pcp), SMP_CACHELINE);
+    end &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
+    if (pcp < start || desc < pcp || desc >= end)
+        return SMP_ERANGE;
+    /* Largest n with [descriptors for n pages][n pages] fitting in [desc, end). */
+    uint64_t n = (end - desc) / (SMP_PAGE_SIZE + sizeof(struct smp_page));
+    while (n && align_up(desc + n * sizeof(struct smp_page), SMP_PAGE_SIZE) + n * SMP_PAGE_SIZE > end)
+        n--;
+    if (n < SMP_PG_MIN_PAGES || n >= SMP_NIL)
+        return SMP_ERANGE;
+    pg->pcp = (struct smp_pcp *)pcp;
+    pg->pages = (struct smp_page *)desc;
+    if (!zeroed)
+        zero_words(pg->pages, n * sizeof(struct smp_page));   /* all PG_TAIL, owner 0 */
+    pg->npages = (uint32_t)n;
+    pg->base = align_up(desc + n * sizeof(struct smp_page), SMP_PAGE_SIZE);
+    pg->span = (uintptr_t)n << SMP_PAGE_SHIFT;
+    pg->base_pfn = pg->base >> SMP_PAGE_SHIFT;
+    pg->ncpu = ncpu;
+    smp_buddy_init(pg);
+    smp_pcp_init(pg);
+    return 0;
+}
+
+uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned max_order)
+{
+    uint64_t pfn = pg->base_pfn + idx;
+    for (unsigned k = 0; k <= max_order; k++) {
+        uint64_t h = pfn & ~((1ULL << k) - 1);
+        if (h < pg->base_pfn)
+            break;
+        const struct smp_page *d = &pg->pages[h - pg->base_pfn];
+        if (smp_state(d) != PG_TAIL)
+            return d->order >= k ? (uint32_t)(h - pg->base_pfn) : SMP_NIL;
+    }
+    return SMP_NIL;
+}
+
+void *smp_pg_zone_alloc(struct smp_pages *pg, unsigned order)
+{
+    if (order > pg->max_order)
+        return 0;
+    smp_lock_acquire(&pg->zone.lock);
+    uint32_t idx = smp_buddy_alloc_locked(pg, order);
+    smp_lock_release(&pg->zone.lock);
+    return idx == SMP_NIL ? 0 : (void *)smp_page_addr(pg, idx);
+}
+
+void smp_pg_zone_free(struct smp_pages *pg, void *p, unsigned order)
+{
+    uint32_t idx = smp_page_index(pg, (uintptr_t)p);
+    smp_lock_acquire(&pg->zone.lock);
+    smp_pg_validate_free(pg, idx, order, "page_free");
+    smp_buddy_free_locked(pg, idx, order);
+    smp_lock_release(&pg->zone.lock);
+}
+
+void *smp_pg_alloc_large(struct smp_pages *pg, unsigned order)
+{
+    return smp_pg_zone_alloc(pg, order);
+}
+
+void smp_pg_validate_free(struct smp_pages *pg, uint32_t idx, unsigned order, const char *who)
+{
+    struct smp_page *d = &pg->pages[idx];
+    uintptr_t addr = smp_page_addr(pg, idx);
+    switch (smp_state(d)) {
+    case PG_ALLOC:
+        if (d->order != order) {
+            char reason[96];
+            struct smp_fmt f;
+            smp_fmt_init(&f, reason, sizeof reason);
+            smp_fmt_str(&f, "freed with order ");
+            smp_fmt_dec(&f, order);
+            smp_fmt_str(&f, " but allocated with order ");
+            smp_fmt_dec(&f, d->order);
+            smp_panic_at(who, addr, reason);
+        }
+        return;
+    case PG_BUDDY:
+    case PG_PCP:
+        smp_panic_at(who, addr, "double free: block is already free");
+    case PG_TAIL:
+        smp_panic_at(who, addr, "not the start of an allocated block");
+    case PG_OWNED:
+        smp_panic_at(who, addr, "block belongs to the object allocator (use kfree)");
+    default:
+        smp_panic_at(who, addr, "page descriptor corrupt");
+    }
+}
+
+static _Noreturn void bad_free(struct smp_pages *pg, uintptr_t addr, unsigned order)
+{
+    if (!smp_pg_contains(pg, addr))
+        smp_panic_at("page_free", addr, "address outside the managed region");
+    if (order > pg->max_order)
+        smp_panic_at("page_free", addr, "order larger than any block of this region");
+    smp_panic_at("page_free", addr, "address not aligned to its order");
+}
+
+void smp_pg_free_large(struct smp_pages *pg, void *p, unsigned order)
+{
+    uintptr_t addr = (uintptr_t)p;
+    if (!smp_pg_contains(pg, addr) || order > pg->max_order ||
+        (addr & ((SMP_PAGE_SIZE << order) - 1)))
+        bad_free(pg, addr, order);
+    smp_pg_zone_free(pg, p, order);
+}
+
+void smp_pg_own(struct smp_pages *pg, void *block)
+{
+    smp_set_state(&pg->pages[smp_page_index(pg, (uintptr_t)block)], PG_OWNED);
+}
+
+void smp_pg_disown(struct smp_pages *pg, void *block)
+{
+    smp_set_state(&pg->pages[smp_page_index(pg, (uintptr_t)block)], PG_ALLOC);
+}
+
+size_t smp_pg_free_pages(const struct smp_pages *pg)
+{
+    size_t n = atomic_load_explicit(&pg->zone.free_pages, memory_order_relaxed);
+    for (int cpu = 0; cpu < pg->ncpu; cpu++)
+        n += smp_pcp_cached_pages(&pg->pcp[cpu]);
+    return n;
+}
+
+int smp_check_fail(const struct smp_pages *pg, uint32_t idx, const char *reason)
+{
+    char line[160];
+    struct smp_fmt f;
+    smp_fmt_init_lines(&f, line, sizeof line);
+    smp_fmt_str(&f, "pmm_check: ");
+    if (idx != SMP_NIL && idx < pg->npages) {
+        smp_fmt_str(&f, "page ");
+        smp_fmt_hex(&f, smp_page_addr(pg, idx));
+        smp_fmt_str(&f, ": ");
+    }
+    smp_fmt_str(&f, reason);
+    smp_fmt_str(&f, "\n");
+    return -1;
+}
+
+/* The descriptor walk (see the invariant in page.h). */
+struct walk {
+    size_t nbuddy, npcp, held;
+};
+
+static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint32_t), void *ctx)
+{
+    uint32_t i = 0;
+    while (i < pg->npages) {
+        struct smp_page *d = &pg->pages[i];
+        unsigned o = d->order, st = smp_state(d);
+        if (st == PG_TAIL)
+            return smp_check_fail(pg, i, "page belongs to no block");
+        if (st > PG_OWNED)
+            return smp_check_fail(pg, i, "page descriptor state corrupt");
+        if (o > pg->max_order)
+            return smp_check_fail(pg, i, "block order above the region's max order");
+        if ((pg->base_pfn + i) & ((1ULL << o) - 1))
+            return smp_check_fail(pg, i, "block not aligned to its order");
+        if ((uint64_t)i + (1ULL << o) > pg->npages)
+            return smp_check_fail(pg, i, "block runs past the end of the region");
+        for (uint32_t j = 1; j < (1U << o); j++)
+            if (smp_state(&pg->pages[i + j]) != PG_TAIL)
+                return smp_check_fail(pg, i + j, "page claimed by two blocks");
+        if (st != PG_OWNED)
+            for (uint32_t j = 0; j < (1U << o); j++)
+                if (pg->pages[i + j].owner_tag)
+                    return smp_check_fail(pg, i + j, "owner tag left on a page no client owns");
+        switch (st) {
+        case PG_BUDDY: {
+            w->nbuddy++;
+            uint64_t bud = (pg->base_pfn + i) ^ (1ULL << o);
+            if (o < pg->max_order && bud >= pg->base_pfn &&
+                bud + (1ULL << o) <= pg->base_pfn + pg->npages) {
+                struct smp_page *bp = &pg->pages[bud - pg->base_pfn];
+                if (smp_state(bp) == PG_BUDDY && bp->order == o)
+                    return smp_check_fail(pg, i, "free buddies not coalesced");
+            }
+            break;
+        }
+        case PG_PCP:
+            if (o >= SMP_PCP_ORDERS)
+                return smp_check_fail(pg, i, "cached block of an uncached order");
+            w->npcp++;
+            break;
+        case PG_OWNED: {
+            int rc = owned ? owned(ctx, i) : 0;
+            if (rc)
+                return rc;
+            w->held += 1UL << o;
+            break;
+        }
+        default:
+            w->held += 1UL << o;
+            break;
+        }
+        i += 1U << o;
+    }
+    return 0;
+}
+
+int smp_pg_check_frozen(struct smp_pages *pg, int (*owned)(void *ctx, uint32_t idx), void *ctx)
+{
+    struct walk w = { 0, 0, 0 };
+    smp_lock_acquire(&pg->zone.lock);
+    int rc = walk(pg, &w, owned, ctx);
+    if (!rc)
+        rc = smp_buddy_check_locked(pg, w.nbuddy);
+    if (!rc)
+        rc = smp_pcp_check_frozen(pg, w.npcp);
+    if (!rc && w.held + smp_pg_free_pages(pg) != pg->npages)
+        rc = smp_check_fail(pg, SMP_NIL, "free + held pages do not add up to the total");
+    smp_lock_release(&pg->zone.lock);
+    return rc;
+}

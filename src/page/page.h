@@ -1,0 +1,190 @@
+/*
+ * The page layer: page descriptors, the buddy zone, per-CPU page caches.
+ * It knows nothing of the layers above; a client that keeps a block
+ * (the object layer's slabs) marks it PG_OWNED and may use the owner_*
+ * fields of its descriptors, which this layer never interprets.
+ *
+ * Glossary
+ *   page index  position of a page among the managed pages, 0..npages-1
+ *   pfn         absolute page frame number: address >> SMP_PAGE_SHIFT;
+ *               pfn = base_pfn + index.  Buddy alignment is by pfn, so a
+ *               block of order k starts at an address aligned to 4096 << k.
+ *   head        the first page of a block; its descriptor says what the
+ *               block is.  Every other page of the block is PG_TAIL.
+ *
+ * Invariant (smp_pg_check_frozen): walking indices from 0, every
+ * descriptor reached is a head with a valid, pfn-aligned order whose block
+ * fits in the region, and the 2^order - 1 descriptors after it are TAIL.
+ * So every page belongs to exactly one block, and each block is in exactly
+ * one place: the buddy (BUDDY), a CPU cache (PCP), a caller (ALLOC) or a
+ * client layer (OWNED).  And: free pages (BUDDY + PCP) + held pages (ALLOC
+ * + OWNED) = npages.
+ *
+ * Lock order: this CPU's section (base/percpu.h) -> zone.lock.
+ */
+#ifndef SMPMEM_PAGE_H
+#define SMPMEM_PAGE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "smpmem/pmm.h"
+#include "../base/percpu.h"
+
+#define SMP_NIL UINT32_MAX      /* "no page" in index-linked lists */
+#define SMP_CACHELINE 64
+
+enum smp_page_state {
+    PG_TAIL = 0,   /* not a block head (zeroed descriptors start here) */
+    PG_BUDDY,      /* head of a free block on zone.free_head[order]; zone lock */
+    PG_PCP,        /* head of a block in a CPU cache ring; that CPU's section */
+    PG_ALLOC,      /* head of a block held by a caller */
+    PG_OWNED,      /* head of a block a client layer keeps (slabs) */
+};
+
+/* One per managed page: 32 bytes, 0.78% of the region. */
+struct smp_page {
+    uint32_t next, prev;    /* buddy free-list links; the owner's while PG_OWNED */
+    _Atomic uint8_t state;  /* enum smp_page_state: use smp_state/smp_set_state */
+    uint8_t order;          /* block order, valid on heads */
+    /* The owner's words: this layer never reads them, except that owner_tag
+     * must be 0 on every page it hands out (owners clear it before they
+     * give a block back).  An owner may set owner_tag on every page of its
+     * block, tails included, so one descriptor read tells what a pointer is. */
+    uint16_t owner_tag;
+    uint32_t owner_u32;
+    void *owner_ptr;
+    uint64_t owner_u64;
+};
+_Static_assert(sizeof(struct smp_page) == 32, "page descriptor must stay 32 bytes");
+
+/* A descriptor's state is written by whoever holds the block's place, but
+ * the buddy peeks at a neighbour's state (is it a free buddy?) while its
+ * owning CPU may relabel it PCP <-> ALLOC.  The answer is right either way
+ * (only the zone lock makes a block PG_BUDDY); relaxed atomics make the peek
+ * defined, and compile to plain moves. */
+static inline unsigned smp_state(const struct smp_page *pg)
+{
+    return atomic_load_explicit(&pg->state, memory_order_relaxed);
+}
+
+static inline void smp_set_state(struct smp_page *pg, unsigned s)
+{
+    atomic_store_explicit(&pg->state, (uint8_t)s, memory_order_relaxed);
+}
+
+/* Per-CPU page cache: for each order below SMP_PCP_ORDERS, a ring of page
+ * indices.  Allocation pops and free pushes at `top` (hot, LIFO); drain and
+ * steal take from `bottom` (cold).  Touched only inside the owner's section
+ * or by a function cross-called for it; top/bottom and the statistics are
+ * relaxed atomics only so that pmm_free_pages and reports may peek. */
+#define SMP_PCP_ORDERS 4
+#define SMP_PCP_CAP0 512
+#define SMP_PCP_SLOTS (2 * SMP_PCP_CAP0)
+
+struct smp_pcp_ring {
+    _Atomic uint32_t top, bottom;
+    uint32_t mask;                   /* capacity - 1 (a power of two) */
+    uint32_t high;                   /* drain a batch when this many are cached */
+    uint32_t *slots;
+};
+
+struct smp_pcp {
+    _Alignas(SMP_CPU_ALIGN) struct smp_pcp_ring ring[SMP_PCP_ORDERS];
+    atomic_ulong refills, drains, steals, stolen;
+    uint32_t slots[SMP_PCP_SLOTS];
+};
+
+/* The buddy zone.  lock protects free_head and every BUDDY descriptor. */
+struct smp_zone {
+    _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
+    uint32_t free_head[SMP_MAX_ORDER + 1];
+    atomic_size_t free_pages;        /* pages in BUDDY blocks */
+};
+
+struct smp_pages {
+    /* Read on every page operation and every kfree: one line. */
+    uintptr_t base;                  /* address of page index 0 */
+    uintptr_t span;                  /* npages << SMP_PAGE_SHIFT */
+    struct smp_page *pages;
+    struct smp_pcp *pcp;             /* ncpu caches, carved from the region */
+    unsigned max_order;              /* largest order a block can have here */
+    uint32_t npages;
+    uint64_t base_pfn;
+    int ncpu;
+    unsigned batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
+    struct smp_zone zone;
+};
+
+static inline uintptr_t smp_page_addr(const struct smp_pages *pg, uint32_t idx)
+{
+    return pg->base + ((uintptr_t)idx << SMP_PAGE_SHIFT);
+}
+
+static inline uint32_t smp_page_index(const struct smp_pages *pg, uintptr_t addr)
+{
+    return (uint32_t)((addr - pg->base) >> SMP_PAGE_SHIFT);
+}
+
+/* Whether addr lies in the managed pages (one compare). */
+static inline bool smp_pg_contains(const struct smp_pages *pg, uintptr_t addr)
+{
+    return addr - pg->base < pg->span;
+}
+
+/* Head index of the block of order <= max_order containing page idx, or
+ * SMP_NIL.  Heads are aligned to their order, so the head is idx rounded
+ * down to some power of two: the first non-tail page found rounding down
+ * covers idx iff its order reaches that far.  Exact for blocks the caller
+ * owns, a hint otherwise. */
+uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned max_order);
+
+/* ---- setup (page.c) ------------------------------------------------------ */
+/* Carve [start, end) into the per-CPU caches, the descriptors and the pages.
+ * zeroed: the caller knows the memory reads as zero (skip clearing the
+ * descriptors).  0, or SMP_ERANGE when fewer than SMP_PG_MIN_PAGES fit. */
+#define SMP_PG_MIN_PAGES 64
+int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed);
+
+/* ---- allocation (inline fast paths in pcp.h) ----------------------------- */
+/* Slow and uncached-order paths; NULL after stealing from every CPU. */
+void *smp_pg_alloc_large(struct smp_pages *pg, unsigned order);
+void smp_pg_free_large(struct smp_pages *pg, void *p, unsigned order);
+
+/* Panics unless idx heads an allocated block of this order. */
+void smp_pg_validate_free(struct smp_pages *pg, uint32_t idx, unsigned order, const char *who);
+
+/* Client ownership: a PG_ALLOC block becomes PG_OWNED and back. */
+void smp_pg_own(struct smp_pages *pg, void *block);
+void smp_pg_disown(struct smp_pages *pg, void *block);
+
+/* ---- with the world stopped (smp_on_all_cpus), or for one CPU ------------ */
+/* Give every block cached on cpu back to the zone (exclusive access to cpu's
+ * cache: inside smp_on_cpu(cpu) or a stopped world). */
+void smp_pg_drain_cpu(struct smp_pages *pg, int cpu);
+/* The zone alone (no CPU cache): alloc / free under the zone lock. */
+void *smp_pg_zone_alloc(struct smp_pages *pg, unsigned order);
+void smp_pg_zone_free(struct smp_pages *pg, void *p, unsigned order);
+
+/* The invariant check, world stopped.  For each PG_OWNED block, calls
+ * owned(ctx, head index) (the owner verifies it; nonzero stops the walk).
+ * Returns 0, or -1 after printing the first violation. */
+int smp_pg_check_frozen(struct smp_pages *pg, int (*owned)(void *ctx, uint32_t idx), void *ctx);
+/* Print "pmm_check: page ADDR: REASON" (idx may be SMP_NIL) and return -1. */
+int smp_check_fail(const struct smp_pages *pg, uint32_t idx, const char *reason);
+
+/* Pages in the zone plus every CPU cache (a snapshot). */
+size_t smp_pg_free_pages(const struct smp_pages *pg);
+size_t smp_pcp_cached_pages(const struct smp_pcp *c);
+
+/* ---- buddy.c: the zone; _locked functions need zone.lock held ----------- */
+void smp_buddy_init(struct smp_pages *pg);
+uint32_t smp_buddy_alloc_locked(struct smp_pages *pg, unsigned order);
+void smp_buddy_free_locked(struct smp_pages *pg, uint32_t idx, unsigned order);
+int smp_buddy_check_locked(struct smp_pages *pg, size_t nheads_seen);
+
+/* ---- pcp.c --------------------------------------------------------------- */
+void smp_pcp_init(struct smp_pages *pg);
+int smp_pcp_check_frozen(struct smp_pages *pg, size_t nheads_seen);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * Per-CPU page caches: the page_alloc/page_free fast paths, inline (slow
+ * paths in pcp.c).  A fast path is one section of this CPU (interrupts
+ * pushed off; base/percpu.h) touching only this CPU's ring and the block's
+ * descriptor: no lock, no atomic read-modify-write, no fence.  Every slow
+ * case (empty or full ring, an uncached order, a bad free) is a tail call
+ * into pcp.c that finishes the operation, so the fast paths are leaves.
+ */
+#ifndef SMPMEM_PCP_H
+#define SMPMEM_PCP_H
+
+#include "page.h"
+
+/* Entered inside this CPU's section; they finish it (exit the section). */
+void *smp_pcp_alloc_slow(struct smp_pages *pg, int cpu, unsigned order);
+void smp_pcp_free_slow(struct smp_pages *pg, int cpu, uint32_t idx, unsigned order);
+
+static inline uint32_t smp_ring_load(const _Atomic uint32_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* 2^order pages aligned to their size, or NULL when none can be had after
+ * stealing from every CPU (the caller may then reclaim from above). */
+static inline void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
+{
+    if (order >= SMP_PCP_ORDERS)
+        return smp_pg_alloc_large(pg, order);
+    int cpu = smp_section_enter();
+    struct smp_pcp_ring *r = &pg->pcp[cpu].ring[order];
+    uint32_t top = smp_ring_load(&r->top);
+    if (__builtin_expect(top == smp_ring_load(&r->bottom), 0))
+        return smp_pcp_alloc_slow(pg, cpu, order);
+    top--;
+    uint32_t idx = r->slots[top & r->mask];
+    atomic_store_explicit(&r->top, top, memory_order_relaxed);
+    smp_set_state(&pg->pages[idx], PG_ALLOC);
+    smp_section_exit(cpu);
+    return (void *)smp_page_addr(pg, idx);
+}
+
+/* Free a block from smp_pg_alloc with its order; panics with the address
+ * and the reason on a bad pointer, a wrong order or a double free. */
+static inline void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
+{
+    uintptr_t addr = (uintptr_t)p;
+    if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
+                         (addr & ((SMP_PAGE_SIZE << order) - 1)), 0)) {
+        smp_pg_free_large(pg, p, order);
+        return;
+    }
+    uint32_t idx = smp_page_index(pg, addr);
+    struct smp_page *d = &pg->pages[idx];
+    int cpu = smp_section_enter();
+    struct smp_pcp_ring *r = &pg->pcp[cpu].ring[order];
+    uint32_t top = smp_ring_load(&r->top);
+    if (__builtin_expect(smp_state(d) != PG_ALLOC || d->order != order ||
+                         top - smp_ring_load(&r->bottom) >= r->high, 0)) {
+        smp_pcp_free_slow(pg, cpu, idx, order);
+        return;
+    }
+    r->slots[top & r->mask] = idx;
+    atomic_store_explicit(&r->top, top + 1, memory_order_relaxed);
+    smp_set_state(d, PG_PCP);
+    smp_section_exit(cpu);
+}
+
+#endif
