@@ -53,20 +53,7 @@ void smp_hosted_bind_cpu(int cpu)
         smp_port_panic("smp_hosted_bind_cpu: called with interrupts pushed off");
     smp_hosted_cpu = cpu;
     smp_hosted_self = &vcpus[cpu];
-}
-
-/* v is held by a cross-call: publish depth 0 (we are outside every
- * section: the asker may proceed), wait for the release, publish `depth`
- * again and re-check.  Rare, so a full fence on this side is fine. */
-void smp_hosted_wait_released(struct smp_hosted_vcpu *v, int depth)
-{
-    do {
-        atomic_store_explicit(&v->noff, 0, memory_order_release);
-        while (atomic_load_explicit(&v->held, memory_order_acquire))
-            sched_yield();
-        atomic_store_explicit(&v->noff, depth, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst);
-    } while (atomic_load_explicit(&v->held, memory_order_seq_cst));
+    vcpus[cpu].cpu = cpu;
 }
 
 /* ---- the process-wide fence behind cross-calls ---------------------------
@@ -74,8 +61,10 @@ void smp_hosted_wait_released(struct smp_hosted_vcpu *v, int depth)
  * thread of this process.  Where the kernel lacks it, changing a page's
  * protection does the same as a side effect: the TLB shootdown interrupts
  * every CPU that runs this address space. */
+#ifndef SMP_HOSTED_SYMMETRIC
 static int have_membarrier;
 static volatile char *fence_page;
+#endif
 
 static void xcall_init(void)
 {
@@ -126,6 +115,7 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
     int depth = atomic_load_explicit(&self->noff, memory_order_relaxed);
     if (self == mine)
         atomic_store_explicit(&mine->noff, 0, memory_order_release);    /* open */
+    acting.cpu = smp_hosted_cpu;
     smp_hosted_self = &acting;
     pthread_mutex_lock(&xmu[cpu]);
     if (t != mine) {

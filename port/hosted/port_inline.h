@@ -31,16 +31,32 @@
 struct smp_hosted_vcpu {
     _Alignas(128) _Atomic int noff;   /* published push depth; written by its thread */
     _Atomic int held;                 /* a cross-call has this CPU (under xmu) */
+    int cpu;                          /* the CPU id of the thread counting here */
 };
 
 /* The record this thread's pushes count in: its CPU's, or a private one
  * while the thread runs a cross-called function for another CPU. */
 extern _Thread_local struct smp_hosted_vcpu *smp_hosted_self;
 extern _Thread_local int smp_hosted_cpu;
+/* The push's rare slow path (wait.c).  On x86-64 it is reached through a
+ * trampoline that saves every general register (wait_x86_64.S), so the
+ * inline push costs the fast paths no spills around a call they almost
+ * never make.  (The asm steps over the red zone a leaf may use.) */
 void smp_hosted_wait_released(struct smp_hosted_vcpu *v, int depth);
+static inline void smp_hosted_wait_held(struct smp_hosted_vcpu *v)
+{
+#if defined(__x86_64__) && !defined(SMP_HOSTED_SYMMETRIC)
+    __asm__ volatile("sub $128, %%rsp\n\tcall smp_hosted_wait_released_tramp\n\tadd $128, %%rsp"
+                     : : "D"(v), "S"(1)
+                     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+                       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+#else
+    smp_hosted_wait_released(v, 1);
+#endif
+}
 _Noreturn void smp_hosted_pop_underflow(void);
 
-static inline int smp_port_cpu_id(void) { return smp_hosted_cpu; }
+static inline int smp_port_cpu_id(void) { return smp_hosted_self->cpu; }
 
 static inline void smp_port_irq_push(void)
 {
@@ -48,13 +64,13 @@ static inline void smp_port_irq_push(void)
     int n = atomic_load_explicit(&v->noff, memory_order_relaxed);
 #ifdef SMP_HOSTED_SYMMETRIC
     atomic_store_explicit(&v->noff, n + 1, memory_order_seq_cst);
-    if (n == 0 && atomic_load_explicit(&v->held, memory_order_seq_cst))
-        smp_hosted_wait_released(v, 1);
+    if (__builtin_expect(atomic_load_explicit(&v->held, memory_order_seq_cst) && n == 0, 0))
+        smp_hosted_wait_held(v);
 #else
     atomic_store_explicit(&v->noff, n + 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
-    if (n == 0 && atomic_load_explicit(&v->held, memory_order_acquire))
-        smp_hosted_wait_released(v, 1);
+    if (__builtin_expect(atomic_load_explicit(&v->held, memory_order_acquire) && n == 0, 0))
+        smp_hosted_wait_held(v);
 #endif
 }
 

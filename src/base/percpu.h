@@ -29,6 +29,10 @@
 #include "smpmem/port.h"
 #include "spinlock_inline.h"
 
+/* Fast paths are inlined into their public entry points (kalloc, kfree,
+ * page_alloc, page_free) so each is one leaf function. */
+#define SMP_FAST static inline __attribute__((always_inline))
+
 /* Per-CPU structures are aligned to 128 bytes: x86 prefetches cache lines
  * in pairs, so 64-byte alignment would let neighbouring CPUs interfere. */
 #define SMP_CPU_ALIGN 128
@@ -55,7 +59,7 @@ void smp_percpu_reset(void);
 _Noreturn void smp_bad_cpu(void);
 
 /* Enter this CPU's section; returns the CPU id (stable until exit). */
-static inline int smp_section_enter(void)
+SMP_FAST int smp_section_enter(void)
 {
     smp_port_irq_push();
     int cpu = smp_port_cpu_id();
@@ -67,7 +71,7 @@ static inline int smp_section_enter(void)
     return cpu;
 }
 
-static inline void smp_section_exit(int cpu)
+SMP_FAST void smp_section_exit(int cpu)
 {
 #ifdef SMP_PERCPU_LOCKED
     smp_lock_release_local(&smp_percpu.gate[cpu].lock);

@@ -25,36 +25,26 @@ static unsigned order_for(size_t size)
     return o;
 }
 
-static __attribute__((noinline)) void *small_under_pressure(struct smp_pmm *m, size_t size)
+/* The page layer's pressure hook (top.h): every allocation that reaches
+ * the pages -- a page block, or a new slab for kalloc -- comes here when
+ * the pages and every CPU's page cache came back empty. */
+void *smp_pages_under_pressure(struct smp_pages *pg, unsigned order)
 {
-    return smp_reclaim_and_alloc(m, -1, (int)smp_class_of(size));
-}
-
-static __attribute__((noinline)) void *pages_under_pressure(struct smp_pmm *m, unsigned order)
-{
-    if (order > m->pg.max_order)
-        return 0;
-    return smp_reclaim_and_alloc(m, (int)order, -1);
+    return smp_reclaim_and_alloc((struct smp_pmm *)pg, (int)order);
 }
 
 static __attribute__((noinline)) void *kalloc_large(struct smp_pmm *m, size_t size)
 {
     if (!m || size == 0 || size > (SMP_PAGE_SIZE << m->pg.max_order))
         return 0;
-    unsigned order = order_for(size);
-    void *p = smp_pg_alloc(&m->pg, order);
-    return p ? p : pages_under_pressure(m, order);
+    return smp_pg_alloc(&m->pg, order_for(size));
 }
 
 void *smp_kalloc(size_t size)
 {
     struct smp_pmm *m = smp_pmm_state;
-    if (__builtin_expect(size - 1 < SMP_MAX_SMALL && m != 0, 1)) {   /* 0 wraps */
-        void *p = smp_obj_alloc(&m->obj, smp_class_of(size));
-        if (__builtin_expect(p != 0, 1))
-            return p;
-        return small_under_pressure(m, size);
-    }
+    if (__builtin_expect(size - 1 < SMP_MAX_SMALL && m != 0, 1))     /* 0 wraps */
+        return smp_obj_alloc(&m->obj, smp_class_of(size));
     return kalloc_large(m, size);
 }
 
@@ -128,7 +118,7 @@ void smp_kfree(void *p)
     if (__builtin_expect(m != 0 && smp_pg_contains(&m->pg, addr), 1)) {
         unsigned tag = m->pg.pages[(addr - m->pg.base) >> SMP_PAGE_SHIFT].owner_tag;
         unsigned cls = SMP_TAG_CLASS(tag);
-        if (__builtin_expect(tag != 0 && !(addr & (smp_class_size(cls) - 1)), 1)) {
+        if (__builtin_expect(tag != 0 && !(addr & m->obj.misalign[cls]), 1)) {
             smp_obj_free(&m->obj, cls, p);
             return;
         }
@@ -149,10 +139,7 @@ void *smp_page_alloc(unsigned order)
     struct smp_pmm *m = smp_pmm_state;
     if (__builtin_expect(m == 0, 0))
         return 0;
-    void *p = smp_pg_alloc(&m->pg, order);
-    if (__builtin_expect(p != 0, 1))
-        return p;
-    return pages_under_pressure(m, order);
+    return smp_pg_alloc(&m->pg, order);
 }
 
 static _Noreturn __attribute__((noinline)) void page_free_uninit(void *p)

@@ -36,6 +36,7 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
         return rc;
     smp_percpu_init(ncpu, (void *)gates);
     smp_obj_init(&m->obj, &m->pg, ncpu, (void *)objcpu);
+    m->pg.pressure = smp_pages_under_pressure;
     m->region_lo = start;
     m->region_hi = end;
     smp_pmm_state = m;
@@ -59,7 +60,7 @@ void smp_pmm_reset(void)
 
 struct reclaim {
     struct smp_pmm *m;
-    int order, cls;
+    int order;
     void *got;
 };
 
@@ -78,13 +79,11 @@ static void reclaim_all(int unused, void *arg)
         smp_pg_drain_cpu(&m->pg, cpu);
     if (r->order >= 0)
         r->got = smp_pg_zone_alloc(&m->pg, (unsigned)r->order);
-    else if (r->cls >= 0)
-        r->got = smp_slab_take_one_frozen(&m->obj, (unsigned)r->cls);
 }
 
-void *smp_reclaim_and_alloc(struct smp_pmm *m, int order, int cls)
+void *smp_reclaim_and_alloc(struct smp_pmm *m, int order)
 {
-    struct reclaim r = { m, order, cls, 0 };
+    struct reclaim r = { m, order, 0 };
     smp_on_all_cpus(reclaim_all, &r);
     return r.got;
 }
@@ -92,7 +91,7 @@ void *smp_reclaim_and_alloc(struct smp_pmm *m, int order, int cls)
 void smp_pmm_drain(void)
 {
     if (smp_pmm_state)
-        smp_reclaim_and_alloc(smp_pmm_state, -1, -1);
+        smp_reclaim_and_alloc(smp_pmm_state, -1);
 }
 
 struct check {

@@ -31,8 +31,10 @@ extern struct smp_pmm *smp_pmm_state;
 
 /* Stop the world and take every cache back: magazines and the depot to the
  * slabs, empty slabs and cached pages to the zone.  Then, with the world
- * still stopped, allocate: a block of `order` (order >= 0), or an object of
- * class `cls` (cls >= 0).  Returns it, or NULL. */
-void *smp_reclaim_and_alloc(struct smp_pmm *m, int order, int cls);
+ * still stopped, allocate a block of `order` from the zone (order >= 0).
+ * Returns it, or NULL (also for order < 0: a drain). */
+void *smp_reclaim_and_alloc(struct smp_pmm *m, int order);
+/* The page layer's pressure hook (struct smp_pages.pressure). */
+void *smp_pages_under_pressure(struct smp_pages *pg, unsigned order);
 
 #endif

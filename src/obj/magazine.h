@@ -11,7 +11,7 @@
 
 /* An object of class cls, or NULL when no page can be had for a new slab
  * (the caller may reclaim from above and retry). */
-static inline void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
+SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
 {
     int cpu = smp_section_enter();
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
@@ -26,7 +26,7 @@ static inline void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
 
 /* Free p, an object of class cls (validated by the caller), on this CPU,
  * whichever CPU allocated it: a remote free costs what a local one does. */
-static inline void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
+SMP_FAST void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
 {
     int cpu = smp_section_enter();
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];

@@ -86,7 +86,10 @@ struct smp_mag {
 struct smp_obj_cpu {
     _Alignas(SMP_CPU_ALIGN) struct smp_mag loaded[SMP_KALLOC_CLASSES];
     struct smp_mag previous[SMP_KALLOC_CLASSES];
+    char pad[512 - 2 * SMP_KALLOC_CLASSES * sizeof(struct smp_mag)];
 };
+/* A power of two, so finding this CPU's caches is a shift. */
+_Static_assert(sizeof(struct smp_obj_cpu) == 512, "per-CPU object caches: 512 bytes");
 
 /* Shared slab state of one class.  lock protects the lists and every slab
  * descriptor of this class. */
@@ -112,6 +115,7 @@ struct smp_depot {
 struct smp_objs {
     struct smp_obj_cpu *cpu;         /* ncpu of them, carved from the region */
     uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
+    uint16_t misalign[SMP_KALLOC_CLASSES]; /* class size - 1: kfree's alignment test */
     struct smp_pages *pg;
     int ncpu;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];
@@ -143,10 +147,6 @@ void smp_slab_init(struct smp_objs *o);
 /* Take up to n free objects, chained; returns how many (0 only if no page
  * could be had).  No section and no lock held by the caller. */
 unsigned smp_slab_take(struct smp_objs *o, unsigned cls, unsigned n, void **chain);
-/* One object, taking a new slab from the zone if the class has none free
- * (no section entered: for a stopped world).  NULL iff the zone has no
- * block of the class's slab order. */
-void *smp_slab_take_one_frozen(struct smp_objs *o, unsigned cls);
 /* Give back a chain of n objects (no section, no lock held); slabs left
  * empty beyond one per class go back through the CPU's page cache... */
 void smp_slab_give(struct smp_objs *o, unsigned cls, void *chain, unsigned n);

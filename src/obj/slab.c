@@ -156,25 +156,6 @@ unsigned smp_slab_take(struct smp_objs *o, unsigned cls, unsigned n, void **chai
     return got;
 }
 
-void *smp_slab_take_one_frozen(struct smp_objs *o, unsigned cls)
-{
-    struct smp_slab_class *c = &o->slab[cls];
-    void *chain = 0;
-    smp_lock_acquire(&c->lock);
-    take_locked(o, c, 1, &chain);
-    smp_lock_release(&c->lock);
-    if (chain)
-        return chain;
-    void *block = smp_pg_zone_alloc(o->pg, c->order);
-    if (!block)
-        return 0;
-    smp_lock_acquire(&c->lock);
-    adopt_locked(o, cls, block);
-    take_locked(o, c, 1, &chain);
-    smp_lock_release(&c->lock);
-    return chain;
-}
-
 /* Detach empty slabs beyond `keep`; returns them chained through the
  * descriptors' next links, untagged and PG_ALLOC again.  Lock held. */
 static uint32_t detach_empty_locked(struct smp_objs *o, struct smp_slab_class *c, unsigned keep)

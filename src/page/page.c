@@ -84,7 +84,12 @@ void smp_pg_zone_free(struct smp_pages *pg, void *p, unsigned order)
 
 void *smp_pg_alloc_large(struct smp_pages *pg, unsigned order)
 {
-    return smp_pg_zone_alloc(pg, order);
+    if (order > pg->max_order)
+        return 0;
+    void *p = smp_pg_zone_alloc(pg, order);
+    if (p || !pg->pressure)
+        return p;
+    return pg->pressure(pg, order);
 }
 
 void smp_pg_validate_free(struct smp_pages *pg, uint32_t idx, unsigned order, const char *who)

@@ -113,6 +113,11 @@ struct smp_pages {
     uint64_t base_pfn;
     int ncpu;
     unsigned batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
+    /* Called (outside any section, no lock held) when an allocation found
+     * nothing after stealing from every CPU: a layer above may reclaim
+     * what it caches and return a block of the order, or NULL.  Set by the
+     * top (the page layer does not know what lies above it). */
+    void *(*pressure)(struct smp_pages *pg, unsigned order);
     struct smp_zone zone;
 };
 

@@ -210,7 +210,9 @@ void *smp_pcp_alloc_slow(struct smp_pages *pg, int cpu, unsigned o)
     smp_section_exit(cpu);
     if (idx == SMP_NIL)
         idx = steal(pg, cpu, o);
-    return idx == SMP_NIL ? 0 : (void *)smp_page_addr(pg, idx);
+    if (idx != SMP_NIL)
+        return (void *)smp_page_addr(pg, idx);
+    return pg->pressure ? pg->pressure(pg, o) : 0;
 }
 
 void smp_pcp_free_slow(struct smp_pages *pg, int cpu, uint32_t idx, unsigned o)

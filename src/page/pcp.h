@@ -22,7 +22,7 @@ static inline uint32_t smp_ring_load(const _Atomic uint32_t *v)
 
 /* 2^order pages aligned to their size, or NULL when none can be had after
  * stealing from every CPU (the caller may then reclaim from above). */
-static inline void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
+SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
 {
     if (order >= SMP_PCP_ORDERS)
         return smp_pg_alloc_large(pg, order);
@@ -41,7 +41,7 @@ static inline void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
 
 /* Free a block from smp_pg_alloc with its order; panics with the address
  * and the reason on a bad pointer, a wrong order or a double free. */
-static inline void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
+SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
 {
     uintptr_t addr = (uintptr_t)p;
     if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
