@@ -37,6 +37,11 @@ PORT_OBJ  := $(PORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS   := $(BUILD)/obj/tests/harness.o
 LIB       := $(BUILD)/libsmpmem.a
+# support/: the one copy of the helpers tests, bench and demo share (PRNG,
+# the vCPU runner).  An archive, so a program takes only the members it
+# uses: the peer allocators' bench binaries take the runner without smpmem.
+SUPPORT_SRC := $(wildcard support/*.c)
+SUPPORT   := $(BUILD)/libsupport.a
 
 .PHONY: all lib tests freestanding check demo bench clean tools
 all: lib
@@ -52,7 +57,7 @@ $(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h port/hosted/*.h) | tools
+$(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h support/*.h port/hosted/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(SANFLAGS) -pthread -c $< -o $@
 
@@ -60,9 +65,13 @@ $(LIB): $(CORE_OBJ) $(PORT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS) $(LIB)
+$(SUPPORT): $(SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS) $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -pthread -o $@ $< $(HARNESS) $(LIB)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(HARNESS) $(SUPPORT) $(LIB)
 
 # Proof that src/ is freestanding: link the core with -nostdlib into one
 # relocatable object and require every undefined symbol to be a port hook,
@@ -88,7 +97,7 @@ check:
 demo: $(LIB) $(BUILD)/demo
 	@$(BUILD)/demo
 
-$(BUILD)/demo: $(BUILD)/obj/demo/demo.o $(LIB)
+$(BUILD)/demo: $(BUILD)/obj/demo/demo.o $(SUPPORT) $(LIB)
 	$(CC) $(SANFLAGS) -pthread -o $@ $^
 
 bench:
@@ -103,7 +112,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCH_COMMON := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/common.c))
 benches: $(BENCH_BIN)
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -pthread -o $@ $^ -lm
 

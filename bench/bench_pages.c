@@ -58,11 +58,11 @@ struct job {
     static void NAME(int cpu, void *arg)                                      \
     {                                                                         \
         struct job *j = arg;                                                  \
-        struct bench_rng rng = bench_rng_seed(0x5eed0000u + (unsigned)cpu);   \
+        struct prng rng = prng_seed(0x5eed0000u, (uint64_t)cpu);                \
         void *pg[MAX_BURST];                                                  \
         unsigned long ops = 0;                                                \
         for (long it = 0; it < j->iters; it++) {                              \
-            unsigned k = (unsigned)bench_rng_range(&rng, 1, MAX_BURST);       \
+            unsigned k = (unsigned)prng_range(&rng, 1, MAX_BURST);            \
             for (unsigned i = 0; i < k; i++) {                                \
                 void *p = ALLOC;                                              \
                 if (!p) {                                                     \
