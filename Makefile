@@ -1,6 +1,7 @@
 # smpmem build.  `make` builds build/libsmpmem.a (core + hosted port);
 # `make demo` runs the demo; `make check` runs every test in every variant
-# (gcc/clang x plain/ASan+UBSan/TSan); `make bench` runs the benchmarks.
+# (gcc/clang x plain/ASan+UBSan/TSan); `make bench` runs the benchmarks
+# (`make bench-quick`: a short run of them).
 #
 # One variant per invocation: TOOLCHAIN=gcc|clang SAN=none|asan|tsan, built
 # into BUILD.  scripts/check.sh drives the variants.
@@ -43,7 +44,7 @@ LIB       := $(BUILD)/libsmpmem.a
 SUPPORT_SRC := $(wildcard support/*.c)
 SUPPORT   := $(BUILD)/libsupport.a
 
-.PHONY: all lib tests freestanding check demo bench clean tools
+.PHONY: all lib tests freestanding check demo bench bench-quick clean tools
 all: lib
 lib: $(LIB)
 tests: $(TEST_BIN)
@@ -100,8 +101,13 @@ demo: $(LIB) $(BUILD)/demo
 $(BUILD)/demo: $(BUILD)/obj/demo/demo.o $(SUPPORT) $(LIB)
 	$(CC) $(SANFLAGS) -pthread -o $@ $^
 
+# Results (text, TSV, PNG plots) go to $BENCH_RESULTS, default build/bench/results/.
 bench:
 	@scripts/bench.sh
+
+# The same programs with few rounds and short runs: under a minute.
+bench-quick:
+	@scripts/bench.sh --quick
 
 clean:
 	rm -rf build
