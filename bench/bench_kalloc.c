@@ -266,6 +266,15 @@ static int best_peer(const struct list *allocs, const double *v, int low)
     return best;
 }
 
+/* "first\t<item><suffix>\t..." and a newline. */
+static void tsv_header(FILE *f, const char *first, const struct list *l, const char *suffix)
+{
+    fputs(first, f);
+    for (int i = 0; i < l->n; i++)
+        fprintf(f, "\t%s%s", l->item[i], suffix);
+    fputc('\n', f);
+}
+
 static void tsv_num(FILE *f, double v)
 {
     if (isnan(v))
@@ -327,10 +336,7 @@ static void report_workload(const struct list *wls, int w, const struct list *th
     snprintf(name, sizeof name, "kalloc_%s.tsv", wls->item[w]);
     FILE *f = bench_results_open(name);
     if (f) {
-        fputs("threads", f);
-        for (int a = 0; a < allocs->n; a++)
-            fprintf(f, "\t%s", allocs->item[a]);
-        fputc('\n', f);
+        tsv_header(f, "threads", allocs, "");
         for (int t = 0; t < thr->n; t++) {
             fputs(thr->item[t], f);
             for (int a = 0; a < allocs->n; a++)
@@ -389,12 +395,8 @@ static void report_rss(const struct list *wls, const struct list *thr,
     printf("\n");
     double m[MAX_ITEMS][MAX_ITEMS], col[MAX_ITEMS];   /* [t][a] */
     FILE *f = bench_results_open("rss.tsv");
-    if (f) {
-        fputs("allocator", f);
-        for (int t = 0; t < thr->n; t++)
-            fprintf(f, "\t%s thr", thr->item[t]);
-        fputc('\n', f);
-    }
+    if (f)
+        tsv_header(f, "allocator", thr, " thr");
     for (int a = 0; a < allocs->n; a++) {
         printf("%-18s", allocs->item[a]);
         if (f)

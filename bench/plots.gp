@@ -60,7 +60,7 @@ if (have("kalloc_small.tsv")) {
 # ---- ratio to the best peer ------------------------------------------------
 if (have("ratio.tsv")) {
     set output path("ratio.png")
-    set terminal pngcairo size 1200,600
+    set terminal pngcairo size 1200,600 font "sans,10" noenhanced
     set title "smpmem / best peer (glibc, jemalloc, mimalloc, tcmalloc, tbb), every cell; target >= 1.0"
     set xlabel "workload, threads"
     set ylabel "ratio"
@@ -78,7 +78,7 @@ if (have("ratio.tsv")) {
     set key outside right top vertical
 } else { dummy = skip("ratio.tsv") }
 
-set terminal pngcairo size 1000,600
+set terminal pngcairo size 1000,600 font "sans,10" noenhanced
 
 # ---- instructions per pair -------------------------------------------------
 if (have("instructions.tsv")) {
