@@ -1,6 +1,7 @@
 # smpmem build.  `make` builds build/libsmpmem.a (core + hosted port);
 # `make demo` runs the demo; `make check` runs every test in every variant
-# (gcc/clang x plain/ASan+UBSan/TSan); `make bench` runs the benchmarks.
+# (gcc/clang x plain/ASan+UBSan/TSan); `make bench` runs the benchmarks
+# (`make bench-quick`: a short run of them).
 #
 # One variant per invocation: TOOLCHAIN=gcc|clang SAN=none|asan|tsan, built
 # into BUILD.  scripts/check.sh drives the variants.
@@ -46,8 +47,13 @@ PORT_OBJ  := $(PORT_SRC:%.c=$(BUILD)/obj/%.o) $(PORT_ASM:%.S=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HARNESS   := $(BUILD)/obj/tests/harness.o
 LIB       := $(BUILD)/libsmpmem.a
+# support/: the one copy of the helpers tests, bench and demo share (PRNG,
+# the vCPU runner).  An archive, so a program takes only the members it
+# uses: the peer allocators' bench binaries take the runner without smpmem.
+SUPPORT_SRC := $(wildcard support/*.c)
+SUPPORT   := $(BUILD)/libsupport.a
 
-.PHONY: all lib tests freestanding check demo bench clean tools fastpath-check
+.PHONY: all lib tests freestanding check demo bench bench-quick clean tools fastpath-check
 all: lib
 lib: $(LIB)
 tests: $(TEST_BIN)
@@ -61,7 +67,7 @@ $(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h port/hosted/*.h) | tools
+$(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h support/*.h port/hosted/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(SANFLAGS) -pthread -c $< -o $@
 
@@ -73,9 +79,13 @@ $(LIB): $(CORE_OBJ) $(PORT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS) $(LIB)
+$(SUPPORT): $(SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS) $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -pthread -o $@ $< $(HARNESS) $(LIB)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(HARNESS) $(SUPPORT) $(LIB)
 
 # Proof that src/ is freestanding: link the core with -nostdlib into one
 # relocatable object and require every undefined symbol to be a port hook,
@@ -105,11 +115,16 @@ check:
 demo: $(LIB) $(BUILD)/demo
 	@$(BUILD)/demo
 
-$(BUILD)/demo: $(BUILD)/obj/demo/demo.o $(LIB)
+$(BUILD)/demo: $(BUILD)/obj/demo/demo.o $(SUPPORT) $(LIB)
 	$(CC) $(SANFLAGS) -pthread -o $@ $^
 
+# Results (text, TSV, PNG plots) go to $BENCH_RESULTS, default build/bench/results/.
 bench:
 	@scripts/bench.sh
+
+# The same programs with few rounds and short runs: under a minute.
+bench-quick:
+	@scripts/bench.sh --quick
 
 clean:
 	rm -rf build
@@ -120,7 +135,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 BENCH_COMMON := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/common.c))
 benches: $(BENCH_BIN)
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -pthread -o $@ $^ -lm
 

@@ -1,6 +1,6 @@
 /*
- * bench_kalloc: kalloc/kfree throughput of smpmem against the allocators
- * people use, and instructions per small alloc+free pair.
+ * bench_kalloc: kalloc/kfree and page throughput of smpmem against the
+ * allocators people use, peak RSS, and instructions per alloc+free pair.
  *
  * It runs the per-allocator workload binaries (bench/kalloc_workload.c, built
  * by bench/kalloc.mk into ../kalloc/kalloc_<name> next to this program's
@@ -12,16 +12,26 @@
  * baseline, is shown but is not a peer).  Never asserts a time; exits 1 if
  * a workload run failed (a stamp check found overlapping blocks, a crash).
  *
+ * Peak RSS is each run's ru_maxrss (from wait4 on the workload process):
+ * each allocator runs in its own process, so it is that allocator's peak.
+ *
+ * With BENCH_RESULTS set (scripts/bench.sh), it also writes TSV tables there
+ * (bench/plots.gp draws them):
+ *   kalloc_<workload>.tsv  threads, then Mops/s per allocator (medians)
+ *   ratio.tsv              per cell: smpmem and best peer Mops/s, the ratio
+ *   rss.tsv                allocator, peak RSS MiB on mixed per thread count
+ *   instructions.tsv       allocator, instructions per small and page pair
+ *
  * Environment (defaults in brackets):
  *   KALLOC_BENCH_ROUNDS     rounds, >= 1 [BENCH_ROUNDS, else 5]
  *   KALLOC_BENCH_OPS        allocator calls per thread [2000000]
  *   KALLOC_BENCH_THREADS    comma list [1,2,8]
- *   KALLOC_BENCH_WORKLOADS  comma list of small,mixed,remote [all]
+ *   KALLOC_BENCH_WORKLOADS  comma list of pages,small,mixed,remote [all]
  *   KALLOC_BENCH_ALLOCS     comma list [smpmem,gslab,glibc,jemalloc,mimalloc,tcmalloc,tbb]
  *   KALLOC_BENCH_SEED       base seed; round r uses seed + r [1]
  *   KALLOC_BENCH_LIVE       working-set slots per thread (small, mixed) [1024]
  *   KALLOC_BENCH_IPAIRS     pairs for the callgrind count, 0 to skip [100000]
- *   KALLOC_BENCH_IALLOCS    allocators counted with callgrind [smpmem,mimalloc]
+ *   KALLOC_BENCH_IALLOCS    allocators counted with callgrind [all of ALLOCS]
  *   KALLOC_BENCH_RAW        1: also print every run's figure as it finishes
  * Progress goes to stderr only when it is a terminal.
  */
@@ -33,8 +43,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "common.h"
 
 extern char **environ;
 
@@ -49,6 +61,7 @@ struct list {
 static const char *peers[] = {"glibc", "jemalloc", "mimalloc", "tcmalloc", "tbb"};
 static char bindir[4096];
 static int failures;              /* workload runs that did not finish */
+static char skipped[1024];        /* "\n  alloc workload: why" per skip */
 
 static void split(const char *text, struct list *l)
 {
@@ -81,8 +94,9 @@ static int is_peer(const char *name)
 }
 
 /* Run argv with stdout into buf (or discarded when buf is NULL) and stderr
- * passed through (or discarded).  Returns the exit status, -1 on failure. */
-static int run(char *const argv[], char *buf, size_t cap, int quiet)
+ * passed through (or discarded); *maxrss_kib (if not NULL) gets the child's
+ * peak resident set.  Returns the exit status, -1 on failure. */
+static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrss_kib)
 {
     int fd[2];
     if (pipe(fd) != 0)
@@ -119,14 +133,19 @@ static int run(char *const argv[], char *buf, size_t cap, int quiet)
         buf[len] = 0;
     close(fd[0]);
     int status;
-    while (waitpid(pid, &status, 0) < 0)
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
         if (errno != EINTR)
             return -1;
+    if (maxrss_kib)
+        *maxrss_kib = ru.ru_maxrss;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* Mops/s of one run, NAN if it failed or the allocator skips the workload;
+ * *rss_mib gets the run's peak RSS (NAN likewise). */
 static double run_workload(const char *alloc, const char *wl, int threads,
-                           unsigned long ops, unsigned long seed)
+                           unsigned long ops, unsigned long seed, double *rss_mib)
 {
     char bin[4200], t[16], o[32], s[32], out[512];
     snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, alloc);
@@ -134,14 +153,26 @@ static double run_workload(const char *alloc, const char *wl, int threads,
     snprintf(o, sizeof o, "%lu", ops);
     snprintf(s, sizeof s, "%lu", seed);
     char *argv[] = {bin, "run", (char *)wl, t, o, s, NULL};
-    int rc = run(argv, out, sizeof out, 0);
+    long rss = 0;
+    int rc = run(argv, out, sizeof out, 0, &rss);
     const char *m = strstr(out, " mops ");
+    *rss_mib = NAN;
+    const char *why = strstr(out, " skipped: ");
+    if (rc == 0 && why) {         /* the adapter says why; reported once */
+        char note[256];
+        snprintf(note, sizeof note, "\n  %s %s: %.*s", alloc, wl, (int)strcspn(why + 10, "\n"),
+                 why + 10);
+        if (!strstr(skipped, note) && strlen(skipped) + strlen(note) < sizeof skipped)
+            strcat(skipped, note);
+        return NAN;
+    }
     if (rc != 0 || !m) {
         fprintf(stderr, "bench_kalloc: %s %s %d threads seed %lu failed (status %d)\n",
                 alloc, wl, threads, seed, rc);
         failures++;
         return NAN;
     }
+    *rss_mib = (double)rss / 1024.0;
     return strtod(m + 6, NULL);
 }
 
@@ -182,21 +213,25 @@ static void print_load(const char *when)
     printf("load average %s: %s\n", when, buf[0] ? buf : "unknown");
 }
 
-/* Instructions callgrind counts inside kalloc_pair_loop for n pairs. */
-static double callgrind_ir(const char *alloc, unsigned long n, int live, const char *dir)
+/* Instructions callgrind counts inside the pair loop of `mode` (pairs:
+ * kalloc_pair_loop, pagepairs: kalloc_page_pair_loop) for n pairs. */
+static double callgrind_ir(const char *alloc, const char *mode, unsigned long n, int live,
+                           const char *dir)
 {
-    char bin[4200], out[4200], outarg[4300], num[32], nlive[16], buf[8192];
+    char bin[4200], out[4200], outarg[4300], num[32], nlive[16], buf[8192], toggle[64];
     snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, alloc);
     snprintf(out, sizeof out, "%s/callgrind.%s.%lu", dir, alloc, n);
     snprintf(outarg, sizeof outarg, "--callgrind-out-file=%s", out);
     snprintf(num, sizeof num, "%lu", n);
     snprintf(nlive, sizeof nlive, "%d", live);
+    snprintf(toggle, sizeof toggle, "--toggle-collect=%s",
+             strcmp(mode, "pagepairs") == 0 ? "kalloc_page_pair_loop" : "kalloc_pair_loop");
     char *argv[] = {"/usr/bin/valgrind", "--tool=callgrind", "--collect-atstart=no",
-                    "--toggle-collect=kalloc_pair_loop", outarg, bin, "pairs", num, nlive, NULL};
+                    toggle, outarg, bin, (char *)mode, num, nlive, NULL};
     const char *vg = getenv("KALLOC_BENCH_VALGRIND");
     if (vg && *vg)
         argv[0] = (char *)vg;
-    if (run(argv, NULL, 0, 1) != 0)
+    if (run(argv, NULL, 0, 1, NULL) != 0)
         return NAN;
     FILE *f = fopen(out, "r");
     if (!f)
@@ -208,6 +243,246 @@ static double callgrind_ir(const char *alloc, unsigned long n, int live, const c
     fclose(f);
     unlink(out);
     return ir;
+}
+
+/* Index of allocator name in l, -1 if absent. */
+static int find(const struct list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->item[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* The best peer in v[0..allocs->n) (highest, or lowest when `low`),
+ * ignoring NAN; -1 if none. */
+static int best_peer(const struct list *allocs, const double *v, int low)
+{
+    int best = -1;
+    for (int a = 0; a < allocs->n; a++)
+        if (is_peer(allocs->item[a]) && !isnan(v[a]) &&
+            (best < 0 || (low ? v[a] < v[best] : v[a] > v[best])))
+            best = a;
+    return best;
+}
+
+/* "first\t<item><suffix>\t..." and a newline. */
+static void tsv_header(FILE *f, const char *first, const struct list *l, const char *suffix)
+{
+    fputs(first, f);
+    for (int i = 0; i < l->n; i++)
+        fprintf(f, "\t%s%s", l->item[i], suffix);
+    fputc('\n', f);
+}
+
+static void tsv_num(FILE *f, double v)
+{
+    if (isnan(v))
+        fputs("\tnan", f);
+    else
+        fprintf(f, "\t%.3f", v);
+}
+
+static double mops[MAX_ITEMS][MAX_ITEMS][MAX_ITEMS][MAX_ROUNDS];   /* [w][t][a][r] */
+static double rss[MAX_ITEMS][MAX_ITEMS][MAX_ITEMS][MAX_ROUNDS];
+static double med[MAX_ITEMS][MAX_ITEMS][MAX_ITEMS];               /* [w][t][a] */
+
+/* Throughput of one workload: the table on stdout, kalloc_<wl>.tsv. */
+static void report_workload(const struct list *wls, int w, const struct list *thr,
+                            const struct list *allocs, int rounds)
+{
+    printf("\nworkload %s: Mops/s (alloc+free calls per second, all threads), "
+           "median of %d interleaved rounds\n", wls->item[w], rounds);
+    printf("%-18s", "allocator");
+    for (int t = 0; t < thr->n; t++)
+        printf("  %7s thr", thr->item[t]);
+    printf("\n");
+    double worst = 0;
+    const char *worst_a = "", *worst_t = "";
+    for (int a = 0; a < allocs->n; a++) {
+        printf("%-18s", allocs->item[a]);
+        for (int t = 0; t < thr->n; t++) {
+            double spread;
+            med[w][t][a] = median(mops[w][t][a], rounds, &spread);
+            printf("  %11.2f", med[w][t][a]);
+            if (spread > worst) {
+                worst = spread;
+                worst_a = allocs->item[a];
+                worst_t = thr->item[t];
+            }
+        }
+        printf("\n");
+    }
+    int self = find(allocs, "smpmem");
+    int best[MAX_ITEMS];
+    printf("%-18s", "best peer");
+    for (int t = 0; t < thr->n; t++) {
+        best[t] = best_peer(allocs, med[w][t], 0);
+        printf("  %11s", best[t] >= 0 ? allocs->item[best[t]] : "-");
+    }
+    printf("\n%-18s", "smpmem / best peer");
+    for (int t = 0; t < thr->n; t++) {
+        if (self >= 0 && best[t] >= 0 && !isnan(med[w][t][self]))
+            printf("  %10.2fx", med[w][t][self] / med[w][t][best[t]]);
+        else
+            printf("  %11s", "-");
+    }
+    printf("\n");
+    if (worst > 0)
+        printf("(largest spread (max-min)/median: %.0f%%, %s at %s threads)\n",
+               worst * 100, worst_a, worst_t);
+
+    char name[64];
+    snprintf(name, sizeof name, "kalloc_%s.tsv", wls->item[w]);
+    FILE *f = bench_results_open(name);
+    if (f) {
+        tsv_header(f, "threads", allocs, "");
+        for (int t = 0; t < thr->n; t++) {
+            fputs(thr->item[t], f);
+            for (int a = 0; a < allocs->n; a++)
+                tsv_num(f, med[w][t][a]);
+            fputc('\n', f);
+        }
+        fclose(f);
+    }
+}
+
+/* Every cell's ratio to the best peer in one table: the line to read first. */
+static void report_ratios(const struct list *wls, const struct list *thr,
+                          const struct list *allocs)
+{
+    int self = find(allocs, "smpmem");
+    if (self < 0)
+        return;
+    FILE *f = bench_results_open("ratio.tsv");
+    if (f)
+        fputs("cell\tworkload\tthreads\tsmpmem_mops\tbest_peer\tbest_peer_mops\tratio\n", f);
+    printf("\nsmpmem / best peer, every cell (Mops/s medians of this run; target >= 1.00x)\n");
+    printf("%-8s %7s  %11s  %-10s %11s  %7s\n", "workload", "threads", "smpmem", "best peer",
+           "its Mops/s", "ratio");
+    for (int w = 0; w < wls->n; w++)
+        for (int t = 0; t < thr->n; t++) {
+            int b = best_peer(allocs, med[w][t], 0);
+            double mine = med[w][t][self], peer = b >= 0 ? med[w][t][b] : NAN;
+            double ratio = mine / peer;
+            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx\n", wls->item[w], thr->item[t], mine,
+                   b >= 0 ? allocs->item[b] : "-", peer, ratio);
+            if (f) {
+                fprintf(f, "%s %s\t%s\t%s", wls->item[w], thr->item[t], wls->item[w], thr->item[t]);
+                tsv_num(f, mine);
+                fprintf(f, "\t%s", b >= 0 ? allocs->item[b] : "-");
+                tsv_num(f, peer);
+                tsv_num(f, ratio);
+                fputc('\n', f);
+            }
+        }
+    if (f)
+        fclose(f);
+}
+
+/* Peak RSS per allocator on the mixed workload: table and rss.tsv. */
+static void report_rss(const struct list *wls, const struct list *thr,
+                       const struct list *allocs, int rounds)
+{
+    int w = find(wls, "mixed"), self = find(allocs, "smpmem");
+    if (w < 0)
+        return;
+    printf("\npeak RSS on mixed, MiB (each allocator's process, ru_maxrss; median of %d rounds)\n",
+           rounds);
+    printf("%-18s", "allocator");
+    for (int t = 0; t < thr->n; t++)
+        printf("  %7s thr", thr->item[t]);
+    printf("\n");
+    double m[MAX_ITEMS][MAX_ITEMS], col[MAX_ITEMS];   /* [t][a] */
+    FILE *f = bench_results_open("rss.tsv");
+    if (f)
+        tsv_header(f, "allocator", thr, " thr");
+    for (int a = 0; a < allocs->n; a++) {
+        printf("%-18s", allocs->item[a]);
+        if (f)
+            fputs(allocs->item[a], f);
+        for (int t = 0; t < thr->n; t++) {
+            double spread;
+            m[t][a] = median(rss[w][t][a], rounds, &spread);
+            printf("  %11.1f", m[t][a]);
+            if (f)
+                tsv_num(f, m[t][a]);
+        }
+        printf("\n");
+        if (f)
+            fputc('\n', f);
+    }
+    if (f)
+        fclose(f);
+    if (self < 0)
+        return;
+    printf("%-18s", "smpmem / lowest");
+    for (int t = 0; t < thr->n; t++) {
+        for (int a = 0; a < allocs->n; a++)
+            col[a] = m[t][a];
+        int b = best_peer(allocs, col, 1);
+        if (b >= 0 && !isnan(m[t][self]))
+            printf("  %10.2fx", m[t][self] / m[t][b]);
+        else
+            printf("  %11s", "-");
+    }
+    printf("   (lowest peer; target <= 1.10x)\n");
+}
+
+/* Instructions per pair with callgrind: table and instructions.tsv. */
+static void report_instructions(const struct list *ialloc, unsigned long ipairs)
+{
+    char dir[] = "/tmp/bench_kalloc.XXXXXX";
+    if (access(env_or("KALLOC_BENCH_VALGRIND", "/usr/bin/valgrind"), X_OK) != 0 || !mkdtemp(dir)) {
+        printf("\ninstructions per pair: valgrind not available, skipped\n");
+        return;
+    }
+    unsigned long n1 = ipairs / 10 + 1, n2 = n1 + ipairs;
+    printf("\ninstructions per alloc+free pair: callgrind Ir inside the pair loop, steady\n"
+           "state (Ir(%lu pairs) - Ir(%lu pairs)) / %lu, ~10 of them the loop and stamp.\n"
+           "small: alloc(64)+free with 64 blocks held through the loop (the fast path);\n"
+           "small, 0 live: the block's slab empties on every free (retire paths);\n"
+           "page: one 4 KiB page (smpmem page_alloc(0), peers 4 KiB aligned), 64 held.\n",
+           n2, n1, ipairs);
+    printf("%-18s  %11s  %13s  %11s\n", "allocator", "small", "small, 0 live", "page");
+    FILE *f = bench_results_open("instructions.tsv");
+    if (f)
+        fputs("allocator\tsmall\tsmall, 0 live\tpage\n", f);
+    static const struct { const char *mode; int live; } kind[3] = {
+        {"pairs", 64}, {"pairs", 0}, {"pagepairs", 64}};
+    double per[3][MAX_ITEMS];
+    for (int a = 0; a < ialloc->n; a++) {
+        printf("%-18s", ialloc->item[a]);
+        if (f)
+            fputs(ialloc->item[a], f);
+        for (int k = 0; k < 3; k++) {
+            per[k][a] = (callgrind_ir(ialloc->item[a], kind[k].mode, n2, kind[k].live, dir) -
+                         callgrind_ir(ialloc->item[a], kind[k].mode, n1, kind[k].live, dir)) /
+                        (double)ipairs;
+            printf("  %*.1f", k == 1 ? 13 : 11, per[k][a]);
+            if (f)
+                tsv_num(f, per[k][a]);
+        }
+        printf("\n");
+        if (f)
+            fputc('\n', f);
+        fflush(stdout);
+    }
+    if (f)
+        fclose(f);
+    int self = find(ialloc, "smpmem");
+    if (self >= 0) {
+        printf("%-18s", "smpmem / fewest");
+        for (int k = 0; k < 3; k++) {
+            int b = best_peer(ialloc, per[k], 1);
+            if (b >= 0)
+                printf("  %*.2fx", k == 1 ? 12 : 10, per[k][self] / per[k][b]);
+            else
+                printf("  %*s", k == 1 ? 13 : 11, "-");
+        }
+        printf("   (fewest of the peers; targets: small <= 60, page <= 100)\n");
+    }
+    rmdir(dir);
 }
 
 int main(void)
@@ -224,10 +499,11 @@ int main(void)
     strcpy(slash ? slash + 1 : bindir, "kalloc"); /* .../kalloc */
 
     struct list wls, thr, allocs, ialloc;
-    split(env_or("KALLOC_BENCH_WORKLOADS", "small,mixed,remote"), &wls);
+    const char *all = "smpmem,gslab,glibc,jemalloc,mimalloc,tcmalloc,tbb";
+    split(env_or("KALLOC_BENCH_WORKLOADS", "pages,small,mixed,remote"), &wls);
     split(env_or("KALLOC_BENCH_THREADS", "1,2,8"), &thr);
-    split(env_or("KALLOC_BENCH_ALLOCS", "smpmem,gslab,glibc,jemalloc,mimalloc,tcmalloc,tbb"), &allocs);
-    split(env_or("KALLOC_BENCH_IALLOCS", "smpmem,mimalloc"), &ialloc);
+    split(env_or("KALLOC_BENCH_ALLOCS", all), &allocs);
+    split(env_or("KALLOC_BENCH_IALLOCS", env_or("KALLOC_BENCH_ALLOCS", all)), &ialloc);
     int rounds = atoi(env_or("KALLOC_BENCH_ROUNDS", env_or("BENCH_ROUNDS", "5")));
     unsigned long ops = strtoul(env_or("KALLOC_BENCH_OPS", "2000000"), NULL, 0);
     unsigned long seed = strtoul(env_or("KALLOC_BENCH_SEED", "1"), NULL, 0);
@@ -238,18 +514,20 @@ int main(void)
     }
 
     /* Drop allocators whose binary is missing, loudly. */
-    for (int a = 0; a < allocs.n; a++) {
-        char bin[4200];
-        snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, allocs.item[a]);
-        if (access(bin, X_OK) != 0) {
-            fprintf(stderr, "bench_kalloc: %s missing (make benches builds it); skipped\n", bin);
-            memmove(&allocs.item[a], &allocs.item[a + 1], sizeof allocs.item[0] * (size_t)(allocs.n - a - 1));
-            allocs.n--;
-            a--;
+    for (struct list *l = &allocs; l; l = l == &allocs ? &ialloc : NULL)
+        for (int a = 0; a < l->n; a++) {
+            char bin[4200];
+            snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, l->item[a]);
+            if (access(bin, X_OK) != 0) {
+                if (l == &allocs)
+                    fprintf(stderr, "bench_kalloc: %s missing (make benches builds it); "
+                                    "skipped\n", bin);
+                memmove(&l->item[a], &l->item[a + 1], sizeof l->item[0] * (size_t)(l->n - a - 1));
+                l->n--;
+                a--;
+            }
         }
-    }
 
-    static double mops[MAX_ITEMS][MAX_ITEMS][MAX_ITEMS][MAX_ROUNDS];
     printf("kalloc benchmark: %d rounds x %d workloads x %d thread counts x %d allocators, "
            "%lu calls per thread, seed %lu, %ld online CPUs\n", rounds, wls.n, thr.n,
            allocs.n, ops, seed, sysconf(_SC_NPROCESSORS_ONLN));
@@ -264,7 +542,7 @@ int main(void)
                         fprintf(stderr, "\rround %d/%d  %-6s %2s threads  %-10s", r + 1,
                                 rounds, wls.item[w], thr.item[t], allocs.item[a]);
                     double x = run_workload(allocs.item[a], wls.item[w], atoi(thr.item[t]),
-                                            ops, seed + (unsigned long)r);
+                                            ops, seed + (unsigned long)r, &rss[w][t][a][r]);
                     mops[w][t][a][r] = x;
                     if (raw)
                         printf("raw round %d %s %s threads %s: %.2f Mops/s\n", r + 1,
@@ -274,88 +552,14 @@ int main(void)
         fprintf(stderr, "\r%60s\r", "");
 
     print_load("at end");
-    for (int w = 0; w < wls.n; w++) {
-        printf("\nworkload %s: Mops/s (kalloc+kfree calls per second, all threads), "
-               "median of %d interleaved rounds\n", wls.item[w], rounds);
-        printf("%-18s", "allocator");
-        for (int t = 0; t < thr.n; t++)
-            printf("  %7s thr", thr.item[t]);
-        printf("\n");
-        double med[MAX_ITEMS][MAX_ITEMS], worst = 0;
-        const char *worst_a = "", *worst_t = "";
-        for (int a = 0; a < allocs.n; a++) {
-            printf("%-18s", allocs.item[a]);
-            for (int t = 0; t < thr.n; t++) {
-                double spread;
-                med[a][t] = median(mops[w][t][a], rounds, &spread);
-                printf("  %11.2f", med[a][t]);
-                if (spread > worst) {
-                    worst = spread;
-                    worst_a = allocs.item[a];
-                    worst_t = thr.item[t];
-                }
-            }
-            printf("\n");
-        }
-        int self = -1;
-        for (int a = 0; a < allocs.n; a++)
-            if (strcmp(allocs.item[a], "smpmem") == 0)
-                self = a;
-        printf("%-18s", "best peer");
-        int best[MAX_ITEMS];
-        for (int t = 0; t < thr.n; t++) {
-            best[t] = -1;
-            for (int a = 0; a < allocs.n; a++)
-                if (is_peer(allocs.item[a]) && !isnan(med[a][t]) &&
-                    (best[t] < 0 || med[a][t] > med[best[t]][t]))
-                    best[t] = a;
-            printf("  %11s", best[t] >= 0 ? allocs.item[best[t]] : "-");
-        }
-        printf("\n%-18s", "smpmem / best peer");
-        for (int t = 0; t < thr.n; t++) {
-            if (self >= 0 && best[t] >= 0 && !isnan(med[self][t]))
-                printf("  %10.2fx", med[self][t] / med[best[t]][t]);
-            else
-                printf("  %11s", "-");
-        }
-        printf("\n");
-        if (worst > 0)
-            printf("(largest spread (max-min)/median: %.0f%%, %s at %s threads)\n",
-                   worst * 100, worst_a, worst_t);
-    }
-
-    if (ipairs > 0) {
-        char dir[] = "/tmp/bench_kalloc.XXXXXX";
-        if (access(env_or("KALLOC_BENCH_VALGRIND", "/usr/bin/valgrind"), X_OK) != 0 || !mkdtemp(dir)) {
-            printf("\ninstructions per pair: valgrind not available, skipped\n");
-            return failures ? 1 : 0;
-        }
-        unsigned long n1 = ipairs / 10 + 1, n2 = n1 + ipairs;
-        printf("\ninstructions per alloc(64)+free pair: callgrind Ir inside kalloc_pair_loop,\n"
-               "steady state (Ir(%lu pairs) - Ir(%lu pairs)) / %lu, ~10 of them the loop and stamp.\n"
-               "'64 live': 64 blocks of 64 B held through the loop (the fast path);\n"
-               "'0 live': the block's page/slab empties on every free (retire paths).\n",
-               n2, n1, ipairs);
-        printf("%-18s  %11s  %11s\n", "allocator", "64 live", "0 live");
-        double per[MAX_ITEMS], per0[MAX_ITEMS];
-        for (int a = 0; a < ialloc.n; a++) {
-            per[a] = (callgrind_ir(ialloc.item[a], n2, 64, dir) -
-                      callgrind_ir(ialloc.item[a], n1, 64, dir)) / (double)ipairs;
-            per0[a] = (callgrind_ir(ialloc.item[a], n2, 0, dir) -
-                       callgrind_ir(ialloc.item[a], n1, 0, dir)) / (double)ipairs;
-            printf("%-18s  %11.1f  %11.1f\n", ialloc.item[a], per[a], per0[a]);
-            fflush(stdout);
-        }
-        int s = -1, m = -1;
-        for (int a = 0; a < ialloc.n; a++) {
-            if (strcmp(ialloc.item[a], "smpmem") == 0) s = a;
-            if (strcmp(ialloc.item[a], "mimalloc") == 0) m = a;
-        }
-        if (s >= 0 && m >= 0)
-            printf("%-18s  %10.2fx  %10.2fx\n", "smpmem / mimalloc", per[s] / per[m],
-                   per0[s] / per0[m]);
-        rmdir(dir);
-    }
+    for (int w = 0; w < wls.n; w++)
+        report_workload(&wls, w, &thr, &allocs, rounds);
+    report_ratios(&wls, &thr, &allocs);
+    report_rss(&wls, &thr, &allocs, rounds);
+    if (ipairs > 0)
+        report_instructions(&ialloc, ipairs);
+    if (skipped[0])
+        printf("\nnot measured (nan above):%s\n", skipped);
     if (failures)
         printf("\n%d workload runs failed (see the messages above): "
                "their cells are medians of the other rounds or nan\n", failures);

@@ -19,7 +19,8 @@
  * After each run the allocator is checked (every page back; smp_pmm_check).
  *
  * Environment: BENCH_ROUNDS (rounds, default 9), BENCH_ITERS (iterations per
- * thread, default 100000: runs of a few milliseconds were mostly noise).
+ * thread, default 100000: runs of a few milliseconds were mostly noise),
+ * BENCH_RESULTS (a folder: the medians also go to pages_baselines.tsv).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -59,11 +60,11 @@ struct job {
     static void NAME(int cpu, void *arg)                                      \
     {                                                                         \
         struct job *j = arg;                                                  \
-        struct bench_rng rng = bench_rng_seed(0x5eed0000u + (unsigned)cpu);   \
+        struct prng rng = prng_seed(0x5eed0000u, (uint64_t)cpu);                \
         void *pg[MAX_BURST];                                                  \
         unsigned long ops = 0;                                                \
         for (long it = 0; it < j->iters; it++) {                              \
-            unsigned k = (unsigned)bench_rng_range(&rng, 1, MAX_BURST);       \
+            unsigned k = (unsigned)prng_range(&rng, 1, MAX_BURST);            \
             for (unsigned i = 0; i < k; i++) {                                \
                 void *p = ALLOC;                                              \
                 if (!p) {                                                     \
@@ -211,6 +212,14 @@ int main(void)
     }
     bench_table_print(tab, stdout);
     bench_table_free(tab);
+    FILE *tsv = bench_results_open("pages_baselines.tsv");
+    if (tsv) {
+        fprintf(tsv, "threads\tsmpmem\txv6 (one lock)\tlab (per-CPU, steal-32)\n");
+        for (int t = 0; t < NTC; t++)
+            fprintf(tsv, "%d\t%.3f\t%.3f\t%.3f\n", thread_counts[t], med[t][A_SMPMEM],
+                    med[t][A_XV6], med[t][A_LAB]);
+        fclose(tsv);
+    }
     printf("(Mops/s: page allocations + frees per microsecond, all threads; spins: median\n"
            " per run of smp_lock_contended(\"kmem\"), failed test-and-sets on the\n"
            " allocator's locks)\n\n");

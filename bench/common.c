@@ -2,14 +2,14 @@
 #define _GNU_SOURCE
 #include "common.h"
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <smpmem/hosted.h>
+#include "../support/vcpus.h"
 
 static void die(const char *what)
 {
@@ -26,59 +26,15 @@ double bench_now(void)
 
 /* ---- threads ------------------------------------------------------------- */
 
-struct run {
-    pthread_barrier_t start;
-    void (*fn)(int, void *);
-    void *arg;
-    double finish[BENCH_MAX_THREADS];
-    int cpu[BENCH_MAX_THREADS];
-};
-
-struct worker { struct run *run; int cpu; };
-
-static void *worker_main(void *p)
-{
-    struct worker *w = p;
-    struct run *run = w->run;
-    smp_hosted_bind_cpu(w->cpu);
-    pthread_barrier_wait(&run->start);
-    run->fn(w->cpu, run->arg);
-    run->finish[w->cpu] = bench_now();
-    if (smp_hosted_irq_depth() != 0) {
-        fprintf(stderr, "bench: cpu %d returned with interrupts pushed off\n", w->cpu);
-        exit(1);
-    }
-    return NULL;
-}
-
 double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg)
 {
-    if (nthreads < 1 || nthreads > BENCH_MAX_THREADS) {
-        fprintf(stderr, "bench: bench_run_threads: bad thread count %d\n", nthreads);
+    int cpu;
+    double secs = vcpus_run(0, nthreads, fn, arg);
+    if (vcpus_broken(&cpu)) {
+        fprintf(stderr, "bench: cpu %d returned with interrupts pushed off\n", cpu);
         exit(1);
     }
-    static struct run run;   /* not reentrant, as documented */
-    pthread_t th[BENCH_MAX_THREADS];
-    struct worker w[BENCH_MAX_THREADS];
-    run.fn = fn;
-    run.arg = arg;
-    if (pthread_barrier_init(&run.start, NULL, (unsigned)nthreads + 1))
-        die("pthread_barrier_init");
-    for (int i = 0; i < nthreads; i++) {
-        w[i] = (struct worker){ &run, i };
-        if ((errno = pthread_create(&th[i], NULL, worker_main, &w[i])))
-            die("pthread_create");
-    }
-    pthread_barrier_wait(&run.start);
-    double t0 = bench_now();
-    for (int i = 0; i < nthreads; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&run.start);
-    double end = t0;
-    for (int i = 0; i < nthreads; i++)
-        if (run.finish[i] > end)
-            end = run.finish[i];
-    return end - t0;
+    return secs;
 }
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -139,29 +95,6 @@ long bench_env_int(const char *name, long def)
         return def;
     }
     return v;
-}
-
-/* ---- random numbers ------------------------------------------------------ */
-
-struct bench_rng bench_rng_seed(uint64_t seed)
-{
-    struct bench_rng r = { seed ^ 0x6a09e667f3bcc909ULL };
-    bench_rng_next(&r);
-    return r;
-}
-
-uint64_t bench_rng_next(struct bench_rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-uint64_t bench_rng_range(struct bench_rng *r, uint64_t lo, uint64_t hi)
-{
-    uint64_t span = hi - lo + 1;
-    return span ? lo + bench_rng_next(r) % span : bench_rng_next(r);
 }
 
 /* ---- memory regions ------------------------------------------------------ */
@@ -274,6 +207,30 @@ void bench_table_free(struct bench_table *t)
         free(t->cells);
         free(t);
     }
+}
+
+/* ---- results folder ------------------------------------------------------ */
+
+const char *bench_results_dir(void)
+{
+    const char *d = getenv("BENCH_RESULTS");
+    return d && *d ? d : NULL;
+}
+
+FILE *bench_results_open(const char *name)
+{
+    const char *dir = bench_results_dir();
+    if (!dir)
+        return NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        fprintf(stderr, "bench: mkdir %s: %s\n", dir, strerror(errno));
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "bench: cannot write %s: %s (table on stdout only)\n", path,
+                strerror(errno));
+    return f;
 }
 
 /* ---- reporting ----------------------------------------------------------- */

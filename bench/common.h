@@ -2,7 +2,7 @@
  * Shared helpers for the benchmark programs bench/bench_*.c.
  *
  * Every bench_X.c is its own program, linked with bench/common.c and
- * build/libsmpmem.a (see the Makefile's `benches` target); scripts/bench.sh
+ * build/libsupport.a and build/libsmpmem.a (see the Makefile's `benches` target); scripts/bench.sh
  * (`make bench`) builds and runs them all.  Benchmarks print figures; they
  * never fail on a time (only on a correctness check).
  *
@@ -21,10 +21,12 @@
  *   bench_table_print(t, stdout);
  *   bench_table_free(t);
  *
+ * Random workloads use support/prng.h (included here).
+ *
  * Thread safety: bench_run_threads may not be nested or run concurrently
- * with itself; everything else is plain functions of their arguments
- * (bench_rng state is per caller).  Errors that make a benchmark meaningless
- * (mmap, pthread_create failures) print a message and exit(1).
+ * with itself; everything else is plain functions of their arguments.
+ * Errors that make a benchmark meaningless (mmap, pthread_create failures)
+ * print a message and exit(1).
  */
 #ifndef SMPMEM_BENCH_COMMON_H
 #define SMPMEM_BENCH_COMMON_H
@@ -32,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "../support/prng.h"
+#include "../support/vcpus.h"
 
 /* ---- time ---------------------------------------------------------------- */
 
@@ -41,13 +45,11 @@ double bench_now(void);
 /* ---- threads standing for CPUs ------------------------------------------ */
 
 /* Largest thread count bench_run_threads accepts. */
-#define BENCH_MAX_THREADS 64
+#define BENCH_MAX_THREADS VCPUS_MAX
 
-/* Run fn(cpu, arg) on nthreads threads; thread i is bound to virtual CPU i
- * (smp_hosted_bind_cpu) before it starts.  All threads and the caller meet
- * at a pthread barrier; the clock starts when the caller leaves it and stops
- * when the last thread returns from fn (each thread stamps its own finish,
- * so thread-join latency is not counted).  Returns the elapsed seconds.
+/* Run fn(cpu, arg) on nthreads threads, thread i bound to virtual CPU i,
+ * released together by a barrier (vcpus_run of support/vcpus.h).  Returns
+ * the seconds from the earliest thread's start to the latest one's finish.
  * fn must return with interrupts popped (smp_hosted_irq_depth() == 0);
  * otherwise this exits with a message.  1 <= nthreads <= BENCH_MAX_THREADS. */
 double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg);
@@ -66,16 +68,6 @@ unsigned long bench_median_ul(const unsigned long *v, int n);
 /* Integer environment variable name, or def when unset, empty or not a
  * positive number (a warning names the bad value). */
 long bench_env_int(const char *name, long def);
-
-/* ---- random numbers ------------------------------------------------------ */
-
-/* A small seeded PRNG (splitmix64): the same seed gives the same workload,
- * so every allocator in a comparison sees identical request sequences. */
-struct bench_rng { uint64_t s; };
-struct bench_rng bench_rng_seed(uint64_t seed);
-uint64_t bench_rng_next(struct bench_rng *r);
-/* Uniform in [lo, hi] (inclusive); lo <= hi. */
-uint64_t bench_rng_range(struct bench_rng *r, uint64_t lo, uint64_t hi);
 
 /* ---- memory regions ------------------------------------------------------ */
 
@@ -105,6 +97,20 @@ void bench_table_cell(struct bench_table *t, const char *fmt, ...)
 /* Print the table to out (an incomplete last row is padded with blanks). */
 void bench_table_print(const struct bench_table *t, FILE *out);
 void bench_table_free(struct bench_table *t);
+
+/* ---- results folder ------------------------------------------------------ */
+
+/* Where the benchmark writes its tables as TSV files for the plots:
+ * $BENCH_RESULTS (scripts/bench.sh sets it, default build/bench/results),
+ * or NULL when that is unset or empty (a run by hand: stdout only). */
+const char *bench_results_dir(void);
+
+/* Open <bench_results_dir()>/name for writing (created or truncated; the
+ * folder is created if missing).  NULL when there is no results folder, or,
+ * with a message on stderr, when the file cannot be opened: the figures on
+ * stdout still stand.  TSV convention: one header line, tab-separated, the
+ * first column the row's label; "nan" for a cell that was not measured. */
+FILE *bench_results_open(const char *name);
 
 /* ---- reporting ----------------------------------------------------------- */
 

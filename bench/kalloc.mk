@@ -6,7 +6,7 @@
 
 KALLOC_ALLOCS := smpmem gslab glibc jemalloc mimalloc tcmalloc tbb
 KALLOC_BIN    := $(KALLOC_ALLOCS:%=$(BUILD)/kalloc/kalloc_%)
-KALLOC_HDRS   := bench/kalloc_adapters.h bench/kalloc_baseline.h $(wildcard include/smpmem/*.h)
+KALLOC_HDRS   := bench/kalloc_adapters.h bench/kalloc_baseline.h $(wildcard include/smpmem/*.h support/*.h)
 
 KALLOC_LIBS_smpmem   := $(LIB)
 KALLOC_LIBS_gslab    := $(BUILD)/obj/bench/kalloc/baseline.o
@@ -32,9 +32,10 @@ $(BUILD)/obj/bench/kalloc/baseline.o: bench/kalloc_baseline.c bench/kalloc_basel
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(SANFLAGS) -pthread -c $< -o $@
 
 # Extra prerequisites of the two statically linked allocators; the recipe
-# below takes the workload object ($<) and the libraries by name.
+# below takes the workload object ($<) and the libraries by name.  Every
+# binary takes the thread runner from $(SUPPORT) (its smpmem-free member).
 $(BUILD)/kalloc/kalloc_smpmem: $(LIB)
 $(BUILD)/kalloc/kalloc_gslab: $(BUILD)/obj/bench/kalloc/baseline.o
-$(BUILD)/kalloc/kalloc_%: $(BUILD)/obj/bench/kalloc/workload_%.o
+$(BUILD)/kalloc/kalloc_%: $(BUILD)/obj/bench/kalloc/workload_%.o $(SUPPORT)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -pthread -o $@ $< $(KALLOC_LIBS_$*)
+	$(CC) $(SANFLAGS) -pthread -o $@ $< $(SUPPORT) $(KALLOC_LIBS_$*)

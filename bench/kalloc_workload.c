@@ -3,14 +3,18 @@
  * see kalloc_adapters.h) into build/.../kalloc/kalloc_<name>.  The driver
  * bench/bench_kalloc.c runs these binaries; they can also be run by hand:
  *
- *   kalloc_<name> run <small|mixed|remote> <threads> <ops per thread> <seed>
+ *   kalloc_<name> run <small|mixed|remote|pages> <threads> <ops per thread> <seed>
  *       prints "kalloc <name> <workload> <threads> calls <n> ns <t> mops <x>"
- *       calls = kalloc + kfree calls of all threads; ns = wall time from the
+ *       calls = alloc + free calls of all threads; ns = wall time from the
  *       earliest thread start to the latest thread end; mops = calls/time/1e6.
+ *       The driver reads the process's peak RSS from its own wait4().
  *   kalloc_<name> pairs <n> [live]
  *       n alloc(64)+free pairs in kalloc_pair_loop (for callgrind
  *       --toggle-collect=kalloc_pair_loop: instructions per pair), with
  *       <live> 64 B blocks allocated before the loop and held through it.
+ *   kalloc_<name> pagepairs <n> [live]
+ *       the same with one 4 KiB page per pair (ba_page_alloc/ba_page_free)
+ *       in kalloc_page_pair_loop, <live> pages held through it.
  *
  * Workloads (every thread does <ops> allocator calls, seeded PRNG):
  *   small   a working set of live blocks (KALLOC_BENCH_LIVE slots, default
@@ -21,25 +25,32 @@
  *   remote  thread 2i allocates small blocks and passes them in batches
  *           through a bounded single-producer ring to thread 2i+1, which
  *           frees them; an odd last thread (or a single thread) runs small.
+ *   pages   bench_pages' loop through each allocator's page call: allocate
+ *           k pages (k uniform in 1..64), write a word into each, free them
+ *           all (smpmem page_alloc(0); peers a 4 KiB block aligned to 4 KiB).
  * Each block gets a stamp in its first and last byte, checked before it is
  * freed: a mismatch means two live blocks overlapped, and aborts the run.
  */
 #define _GNU_SOURCE
 #include "kalloc_adapters.h"
 
-#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "../support/prng.h"
+#include "../support/vcpus.h"
 
 #define RING_SIZE 1024            /* remote: blocks in flight per pair */
 #define RING_BATCH 32             /* producer publishes this many at once */
 
-enum workload { W_SMALL, W_MIXED, W_REMOTE };
+#ifndef BA_PAGES_SKIP
+#define BA_PAGES_SKIP NULL        /* the adapter takes part in every workload */
+#endif
+
+enum workload { W_SMALL, W_MIXED, W_REMOTE, W_PAGES };
 
 struct ring {                     /* single producer, single consumer */
     _Alignas(64) atomic_size_t tail;  /* written by the producer */
@@ -48,10 +59,7 @@ struct ring {                     /* single producer, single consumer */
 };
 
 struct worker {
-    pthread_t tid;
-    int index;
     unsigned long calls;          /* allocator calls made */
-    struct timespec start, end;   /* this thread's work, by its own clock reads */
     struct ring *ring;            /* remote: shared with the partner */
 };
 
@@ -60,15 +68,6 @@ static int nthreads;
 static unsigned long ops;
 static uint64_t seed;
 static size_t live_slots = 1024;
-static pthread_barrier_t barrier;
-
-static uint64_t rng_next(uint64_t *s)   /* splitmix64 */
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /* 5..128 B: bucket k (P = 1/2, 1/4, 1/8, 1/16, 1/16) covers (4<<k, 8<<k]. */
 static size_t small_size(uint64_t r)
@@ -78,9 +77,9 @@ static size_t small_size(uint64_t r)
     return lo + 1 + (size_t)((r >> 8) % lo);
 }
 
-static size_t mixed_size(uint64_t *s)
+static size_t mixed_size(struct prng *s)
 {
-    uint64_t r = rng_next(s);
+    uint64_t r = prng_next(s);
     if (r % 100000 == 0)
         return ((size_t)1 << 20) + (size_t)((r >> 20) % (15u << 20));
     unsigned u = (unsigned)((r >> 17) % 100);
@@ -121,14 +120,14 @@ struct live {
     unsigned char stamp;
 };
 
-static void run_local(struct worker *w, uint64_t *s)
+static void run_local(struct worker *w, struct prng *s)
 {
     struct live *set = calloc(live_slots, sizeof *set);
     if (!set)
         die("no memory for the working set", NULL);
     unsigned long calls = 0;
     for (unsigned long i = 0; i < ops; i++) {
-        uint64_t r = rng_next(s);
+        uint64_t r = prng_next(s);
         struct live *l = &set[r % live_slots];
         if (l->p) {
             check_free(l->p, l->size, l->stamp);
@@ -151,12 +150,12 @@ static void run_local(struct worker *w, uint64_t *s)
 }
 
 /* Remote stamps: first byte = size (<= 128), last byte = 0xa5. */
-static void run_producer(struct worker *w, uint64_t *s)
+static void run_producer(struct worker *w, struct prng *s)
 {
     struct ring *q = w->ring;
     size_t tail = 0;
     for (unsigned long i = 0; i < ops; i++) {
-        size_t size = small_size(rng_next(s));
+        size_t size = small_size(prng_next(s));
         unsigned char *p = ba_alloc(size);
         if (!p)
             die("allocation failed", p);
@@ -193,22 +192,44 @@ static void run_consumer(struct worker *w)
     w->calls = ops;
 }
 
-static void *worker_main(void *arg)
+#define MAX_BURST 64              /* pages: most pages one step holds */
+
+static void run_pages(struct worker *w, struct prng *s)
 {
-    struct worker *w = arg;
-    uint64_t s = seed * 0x100000001b3ULL + (uint64_t)w->index;
-    ba_thread(w->index);
-    pthread_barrier_wait(&barrier);
-    clock_gettime(CLOCK_MONOTONIC, &w->start);
-    if (wl != W_REMOTE || (nthreads % 2 && w->index == nthreads - 1))
+    void *pg[MAX_BURST];
+    unsigned long calls = 0;
+    while (calls < ops) {
+        unsigned k = (unsigned)prng_range(s, 1, MAX_BURST);
+        for (unsigned i = 0; i < k; i++) {
+            pg[i] = ba_page_alloc();
+            if (!pg[i])
+                die("page allocation failed", NULL);
+            *(volatile uint64_t *)pg[i] = calls;
+        }
+        for (unsigned i = k; i-- > 0;)
+            ba_page_free(pg[i]);
+        calls += 2 * (unsigned long)k;
+    }
+    w->calls = calls;
+}
+
+static struct worker *workers;
+
+/* One thread's share, on the runner of support/vcpus.h (which binds it
+ * through ba_thread and times it). */
+static void work(int index, void *arg)
+{
+    (void)arg;
+    struct worker *w = &workers[index];
+    struct prng s = prng_seed(seed, (uint64_t)index);
+    if (wl == W_PAGES)
+        run_pages(w, &s);
+    else if (wl != W_REMOTE || (nthreads % 2 && index == nthreads - 1))
         run_local(w, &s);
-    else if (w->index % 2 == 0)
+    else if (index % 2 == 0)
         run_producer(w, &s);
     else
         run_consumer(w);
-    clock_gettime(CLOCK_MONOTONIC, &w->end);
-    pthread_barrier_wait(&barrier);   /* nobody exits (and frees) early */
-    return NULL;
 }
 
 /* Not inlined: callgrind counts instructions inside this function. */
@@ -226,16 +247,28 @@ __attribute__((noinline)) void kalloc_pair_loop(unsigned long n)
     }
 }
 
+__attribute__((noinline)) void kalloc_page_pair_loop(unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++) {
+        volatile unsigned char *p = ba_page_alloc();
+        if (!p)
+            die("page allocation failed", NULL);
+        p[0] = 1;
+        ba_page_free((void *)p);
+    }
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: kalloc_%s run small|mixed|remote THREADS OPS SEED\n"
-                    "       kalloc_%s pairs N [LIVE]\n", ALLOC_NAME, ALLOC_NAME);
+    fprintf(stderr, "usage: kalloc_%s run small|mixed|remote|pages THREADS OPS SEED\n"
+                    "       kalloc_%s pairs|pagepairs N [LIVE]\n", ALLOC_NAME, ALLOC_NAME);
     return 64;
 }
 
 int main(int argc, char **argv)
 {
-    if ((argc == 3 || argc == 4) && strcmp(argv[1], "pairs") == 0) {
+    int page = argc >= 2 && strcmp(argv[1], "pagepairs") == 0;
+    if ((argc == 3 || argc == 4) && (page || strcmp(argv[1], "pairs") == 0)) {
         enum { MAX_LIVE = 1024 };
         static void *live[MAX_LIVE];
         unsigned long nlive = argc == 4 ? strtoul(argv[3], NULL, 0) : 0;
@@ -243,10 +276,17 @@ int main(int argc, char **argv)
             die("allocator init failed", NULL);
         ba_thread(0);
         for (unsigned long i = 0; i < nlive && i < MAX_LIVE; i++)
-            live[i] = ba_alloc(64);
-        kalloc_pair_loop(strtoul(argv[2], NULL, 0));
-        for (unsigned long i = 0; i < nlive && i < MAX_LIVE; i++)
-            ba_free(live[i]);
+            live[i] = page ? ba_page_alloc() : ba_alloc(64);
+        if (page)
+            kalloc_page_pair_loop(strtoul(argv[2], NULL, 0));
+        else
+            kalloc_pair_loop(strtoul(argv[2], NULL, 0));
+        for (unsigned long i = 0; i < nlive && i < MAX_LIVE; i++) {
+            if (page)
+                ba_page_free(live[i]);
+            else
+                ba_free(live[i]);
+        }
         return 0;
     }
     if (argc != 6 || strcmp(argv[1], "run") != 0)
@@ -254,6 +294,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[2], "small") == 0)       wl = W_SMALL;
     else if (strcmp(argv[2], "mixed") == 0)  wl = W_MIXED;
     else if (strcmp(argv[2], "remote") == 0) wl = W_REMOTE;
+    else if (strcmp(argv[2], "pages") == 0)  wl = W_PAGES;
     else return usage();
     nthreads = atoi(argv[3]);
     ops = strtoul(argv[4], NULL, 0);
@@ -261,43 +302,31 @@ int main(int argc, char **argv)
     const char *live = getenv("KALLOC_BENCH_LIVE");
     if (live && atol(live) > 0)
         live_slots = (size_t)atol(live);
-    if (nthreads < 1 || nthreads > 64 || ops == 0)
+    if (nthreads < 1 || nthreads > VCPUS_MAX || ops == 0)
         return usage();
+    const char *skip = wl == W_PAGES ? BA_PAGES_SKIP : NULL;
+    if (skip) {
+        printf("kalloc %s %s skipped: %s\n", ALLOC_NAME, argv[2], skip);
+        return 0;
+    }
     if (ba_init(nthreads) != 0)
         die("allocator init failed", NULL);
 
-    struct worker *w = calloc((size_t)nthreads, sizeof *w);
+    workers = calloc((size_t)nthreads, sizeof *workers);
     struct ring *rings = aligned_alloc(64, sizeof(struct ring) * (size_t)(nthreads / 2 + 1));
-    if (!w || !rings)
+    if (!workers || !rings)
         die("no memory for threads", NULL);
     memset(rings, 0, sizeof(struct ring) * (size_t)(nthreads / 2 + 1));
-    pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
-    for (int i = 0; i < nthreads; i++) {
-        w[i].index = i;
-        w[i].ring = &rings[i / 2];
-        if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0)
-            die("pthread_create failed", NULL);
-    }
-    /* Wall time from the first thread's start to the last thread's end:
-     * with more threads than cores, a thread may be descheduled right after
-     * the barrier, so no single thread's clock read marks the start. */
+    for (int i = 0; i < nthreads; i++)
+        workers[i].ring = &rings[i / 2];
+    const struct vcpus_hooks hooks = { .enter = ba_thread };
+    double ns = vcpus_run_with(&hooks, 0, nthreads, work, NULL) * 1e9;
     unsigned long calls = 0;
-    double first = 0, last = 0;
-    for (int i = 0; i < nthreads; i++) {
-        pthread_join(w[i].tid, NULL);
-        calls += w[i].calls;
-        double s = (double)w[i].start.tv_sec * 1e9 + (double)w[i].start.tv_nsec;
-        double e = (double)w[i].end.tv_sec * 1e9 + (double)w[i].end.tv_nsec;
-        if (i == 0 || s < first)
-            first = s;
-        if (i == 0 || e > last)
-            last = e;
-    }
-    double ns = last - first;
+    for (int i = 0; i < nthreads; i++)
+        calls += workers[i].calls;
     printf("kalloc %s %s %d calls %lu ns %.0f mops %.3f\n", ALLOC_NAME, argv[2],
            nthreads, calls, ns, ns > 0 ? (double)calls / ns * 1e3 : 0.0);
-    pthread_barrier_destroy(&barrier);
     free(rings);
-    free(w);
+    free(workers);
     return 0;
 }

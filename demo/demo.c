@@ -14,7 +14,6 @@
  * Usage: demo [section...]   (no argument: every section, in order)
  */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,8 @@
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
+#include "../support/prng.h"
+#include "../support/vcpus.h"
 
 #define DEMO_REGION (64UL << 20)
 #define DEMO_NCPU   4
@@ -85,49 +86,11 @@ static int verdict(const char *what, int ok)
 
 /* ---- virtual CPUs ------------------------------------------------------- */
 
-struct cpu_run {
-    pthread_barrier_t go;
-    void (*fn)(int cpu, void *arg);
-    void *arg;
-};
-struct cpu_thread { struct cpu_run *run; int cpu; };
-
-static void *cpu_main(void *p)
-{
-    struct cpu_thread *t = p;
-    smp_hosted_bind_cpu(t->cpu);
-    pthread_barrier_wait(&t->run->go);
-    t->run->fn(t->cpu, t->run->arg);
-    return NULL;
-}
-
 /* Run fn on CPUs first..last at once (one thread each, released together by
- * a barrier); return when all are done. */
+ * a barrier: support/vcpus.h); return when all are done. */
 static void on_cpus(int first, int last, void (*fn)(int cpu, void *arg), void *arg)
 {
-    struct cpu_run run = { .fn = fn, .arg = arg };
-    pthread_t th[DEMO_NCPU];
-    struct cpu_thread t[DEMO_NCPU];
-    int n = last - first + 1;
-    pthread_barrier_init(&run.go, NULL, (unsigned)n);
-    for (int i = 0; i < n; i++) {
-        t[i] = (struct cpu_thread){ &run, first + i };
-        if (pthread_create(&th[i], NULL, cpu_main, &t[i])) {
-            perror("demo: pthread_create");
-            exit(1);
-        }
-    }
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&run.go);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    vcpus_run(first, last - first + 1, fn, arg);
 }
 
 /* ---- page-cache views --------------------------------------------------- */
@@ -178,9 +141,9 @@ static void churn(int cpu, void *arg)
 {
     const struct churn *ch = arg;
     static _Thread_local void *held[1024];
-    uint64_t seed = 1234 + (uint64_t)cpu;
+    struct prng g = prng_seed(1234, (uint64_t)cpu);
     for (int r = 0; r < ch->rounds; r++) {
-        unsigned k = 1 + (unsigned)(rng_next(&seed) % 64);
+        unsigned k = (unsigned)prng_range(&g, 1, 64);
         for (unsigned i = 0; i < k; i++)
             held[i] = smp_page_alloc(0);
         for (unsigned i = 0; i < k; i++)
@@ -327,7 +290,6 @@ static struct ka_cpu *ka;        /* ka[cpu]: written by that CPU (and by the
                                   * CPU it hands a quarter to, after a barrier) */
 
 struct ka_storm {
-    pthread_barrier_t handed;
     unsigned long spins[2], slab_acq[2], obj_spins[2]; /* before/after remote frees */
 };
 
@@ -376,9 +338,9 @@ static void ka_storm_run(int cpu, void *arg)
 {
     struct ka_storm *st = arg;
     struct ka_cpu *me = &ka[cpu];
-    uint64_t seed = 777 + (uint64_t)cpu;
+    struct prng g = prng_seed(777, (uint64_t)cpu);
     for (size_t i = 0; i < KA_PER_CPU; i++) {
-        size_t size = ka_size_of(rng_next(&seed)), want = pow2_at_least(size);
+        size_t size = ka_size_of(prng_next(&g)), want = pow2_at_least(size);
         unsigned char *p = smp_kalloc(size);
         me->obj[i] = p;
         me->size[i] = size;
@@ -393,14 +355,14 @@ static void ka_storm_run(int cpu, void *arg)
     }
     /* Hand over: CPU c frees every 4th object of CPU c+1.  CPU 0 reads the
      * lock counters while everyone waits, before and after the frees. */
-    pthread_barrier_wait(&st->handed);
+    vcpus_barrier();
     if (cpu == 0)
         ka_snapshot(st, 0);
-    pthread_barrier_wait(&st->handed);
+    vcpus_barrier();
     int victim = (cpu + 1) % DEMO_NCPU;
     for (size_t i = 0; i < KA_PER_CPU; i += 4, me->remote++)
         ka_free_one(me, victim, i);
-    pthread_barrier_wait(&st->handed);
+    vcpus_barrier();
     if (cpu == 0)
         ka_snapshot(st, 1);
 }
@@ -465,9 +427,7 @@ static int section_kalloc(void)
            c_bold, DEMO_NCPU, KA_PER_CPU, c_off, c_bold, c_off);
     struct ka_storm st;
     memset(&st, 0, sizeof st);
-    pthread_barrier_init(&st.handed, NULL, DEMO_NCPU);
     on_cpus(0, DEMO_NCPU - 1, ka_storm_run, &st);
-    pthread_barrier_destroy(&st.handed);
     ka_table();
     printf("  -> callers still hold 3/4 of the objects.  Each freed one went onto the\n"
            "     freeing CPU's magazine; a magazine that filled up went back to its\n"
@@ -562,8 +522,8 @@ static struct bc_cpu *bc;
 
 static uint64_t bc_word(uint64_t blockno, uint64_t version, unsigned i)
 {
-    uint64_t s = blockno * 0x100000001b3ULL ^ version << 20 ^ i;
-    return rng_next(&s);
+    struct prng g = prng_seed(blockno * 0x100000001b3ULL ^ version << 20, i);
+    return prng_next(&g);
 }
 
 static void bc_stamp(uint64_t *w, int cpu, uint64_t blockno, uint64_t version)
@@ -598,9 +558,9 @@ static void bc_work(int cpu, void *arg)
 {
     (void)arg;
     struct bc_cpu *me = &bc[cpu];
-    uint64_t seed = 4242 + (uint64_t)cpu;
+    struct prng g = prng_seed(4242, (uint64_t)cpu);
     for (int op = 0; op < BC_OPS; op++) {
-        uint64_t r = rng_next(&seed);
+        uint64_t r = prng_next(&g);
         uint64_t b = r % 100 < 85 ? (r >> 8) % BC_HOT
                                   : BC_HOT + (r >> 8) % (BC_BLOCKS - BC_HOT);
         int write = (int)(b % DEMO_NCPU) == cpu && (r >> 40) % 100 < 25;

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install what the build needs beyond gcc and make, with apt-get (as root);
 # a no-op when everything is there.
-# Usage: ensure-tools.sh [gcc|clang|peers]...
+# Usage: ensure-tools.sh [gcc|clang|peers|plot]...
 #   gcc    the sanitizer runtimes gcc links against
 #   clang  clang and its sanitizer runtimes
 #   peers  the allocators bench_kalloc compares against (bench/kalloc.mk):
 #          libjemalloc-dev (-ljemalloc), libmimalloc-dev (-lmimalloc),
 #          libgoogle-perftools-dev (-ltcmalloc_minimal), libtbb-dev (-ltbbmalloc)
+#   plot   gnuplot (gnuplot-nox: no X11), which draws make bench's PNG plots
 set -e
 need=""
 for what in "$@"; do
@@ -15,6 +16,7 @@ for what in "$@"; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
     clang) command -v clang >/dev/null 2>&1 || need="$need clang"
            dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need="$need libclang-rt-14-dev" ;;
+    plot)  command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox" ;;
     peers) for p in libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libtbb-dev; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
     *)     echo "ensure-tools: unknown set '$what'" >&2; exit 2 ;;

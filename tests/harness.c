@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <smpmem/hosted.h>
 
 static atomic_int failures;
 static uint64_t seed;
@@ -36,24 +35,6 @@ void check_failed(const char *file, int line, const char *fmt, ...)
 int test_failures(void) { return atomic_load(&failures); }
 uint64_t test_seed(void) { return seed; }
 
-struct rng rng_for(uint64_t stream)
-{
-    struct rng r = { seed ^ (stream * 0x9e3779b97f4a7c15ULL) ^ 0x5bd1e995ULL };
-    rng_next(&r);
-    return r;
-}
-
-uint64_t rng_next(struct rng *r)
-{
-    /* splitmix64 */
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-uint64_t rng_below(struct rng *r, uint64_t n) { return n ? rng_next(r) % n : 0; }
-
 long scaled(long n)
 {
     const char *s = getenv("SMP_TEST_SCALE");
@@ -62,45 +43,13 @@ long scaled(long n)
     return v < 1 ? 1 : v;
 }
 
-struct cpu_thread {
-    int cpu;
-    void (*fn)(int, void *);
-    void *arg;
-};
-
-static pthread_barrier_t run_barrier;
-
-static void *cpu_main(void *p)
-{
-    struct cpu_thread *t = p;
-    smp_hosted_bind_cpu(t->cpu);
-    pthread_barrier_wait(&run_barrier);
-    t->fn(t->cpu, t->arg);
-    if (smp_hosted_irq_depth() != 0)
-        check_failed(__FILE__, __LINE__, "cpu %d finished with interrupts pushed off", t->cpu);
-    return NULL;
-}
-
 void run_on_cpus(int ncpu, void (*fn)(int cpu, void *arg), void *arg)
 {
-    pthread_t th[64];
-    struct cpu_thread t[64];
-    if (ncpu > 64)
-        ncpu = 64;
-    pthread_barrier_init(&run_barrier, NULL, (unsigned)ncpu);
-    for (int i = 0; i < ncpu; i++) {
-        t[i] = (struct cpu_thread){ i, fn, arg };
-        if (pthread_create(&th[i], NULL, cpu_main, &t[i])) {
-            perror("pthread_create");
-            abort();
-        }
-    }
-    for (int i = 0; i < ncpu; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&run_barrier);
+    int cpu;
+    vcpus_run(0, ncpu, fn, arg);
+    if (vcpus_broken(&cpu))
+        check_failed(__FILE__, __LINE__, "cpu %d finished with interrupts pushed off", cpu);
 }
-
-void cpus_barrier(void) { pthread_barrier_wait(&run_barrier); }
 
 void *region_map(size_t bytes, size_t skew)
 {

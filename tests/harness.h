@@ -17,6 +17,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "../support/prng.h"
+#include "../support/vcpus.h"
 
 typedef void (*test_fn)(void);
 struct test_case { const char *name; test_fn fn; };
@@ -67,22 +69,27 @@ void check_failed(const char *file, int line, const char *fmt, ...)
 /* Failures so far in the current test (any thread). */
 int test_failures(void);
 
-/* The current test's seed, and a PRNG stream derived from it. */
+/* The current test's seed, and a PRNG stream derived from it (the PRNG of
+ * support/prng.h; these names are the tests' short forms of it). */
 uint64_t test_seed(void);
-struct rng { uint64_t s; };
-struct rng rng_for(uint64_t stream);          /* stream: e.g. the CPU id */
-uint64_t rng_next(struct rng *r);
-uint64_t rng_below(struct rng *r, uint64_t n); /* uniform in [0, n) */
+struct rng { struct prng p; };
+static inline struct rng rng_for(uint64_t stream)     /* stream: e.g. the CPU id */
+{ return (struct rng){ prng_seed(test_seed(), stream) }; }
+static inline uint64_t rng_next(struct rng *r) { return prng_next(&r->p); }
+static inline uint64_t rng_below(struct rng *r, uint64_t n)  /* uniform in [0, n) */
+{ return prng_below(&r->p, n); }
 
 /* Iteration count n scaled by SMP_TEST_SCALE percent (at least 1). */
 long scaled(long n);
 
 /* Run fn(cpu, arg) on ncpu threads, each bound to its virtual CPU, all
- * released together by a barrier; returns when all have finished. */
+ * released together by a barrier; returns when all have finished.  A CPU
+ * that returns with interrupts pushed off fails the test.  (vcpus_run of
+ * support/vcpus.h, 1 <= ncpu <= VCPUS_MAX.) */
 void run_on_cpus(int ncpu, void (*fn)(int cpu, void *arg), void *arg);
 
 /* A barrier for the threads of one run_on_cpus call. */
-void cpus_barrier(void);
+static inline void cpus_barrier(void) { vcpus_barrier(); }
 
 /* mmap a region of bytes (MAP_NORESERVE: untouched pages cost nothing);
  * the returned pointer is offset by `skew` bytes from the mapping start. */

@@ -1,0 +1,97 @@
+/* The runner of threads standing for CPUs (see vcpus.h); no smpmem here. */
+#define _GNU_SOURCE
+#include "vcpus.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One run at a time (vcpus.h): its state is static so vcpus_barrier, called
+ * from inside fn, can find it. */
+static struct {
+    const struct vcpus_hooks *hooks;
+    vcpu_fn *fn;
+    void *arg;
+    int first;
+    pthread_barrier_t barrier;
+    double start[VCPUS_MAX], end[VCPUS_MAX];
+    int broken[VCPUS_MAX];
+} run;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void *thread_main(void *p)
+{
+    int i = (int)(long)p, cpu = run.first + i;
+    if (run.hooks->enter)
+        run.hooks->enter(cpu);
+    pthread_barrier_wait(&run.barrier);
+    run.start[i] = now();
+    run.fn(cpu, run.arg);
+    run.end[i] = now();
+    run.broken[i] = run.hooks->leave ? run.hooks->leave(cpu) != 0 : 0;
+    pthread_barrier_wait(&run.barrier);
+    return NULL;
+}
+
+double vcpus_run_with(const struct vcpus_hooks *hooks, int first, int n,
+                      vcpu_fn *fn, void *arg)
+{
+    static const struct vcpus_hooks none;
+    pthread_t th[VCPUS_MAX];
+    int err;
+    if (n < 1 || n > VCPUS_MAX) {
+        fprintf(stderr, "vcpus_run: %d CPUs asked (1..%d)\n", n, VCPUS_MAX);
+        exit(1);
+    }
+    run.hooks = hooks ? hooks : &none;
+    run.fn = fn;
+    run.arg = arg;
+    run.first = first;
+    memset(run.broken, 0, sizeof run.broken);
+    if ((err = pthread_barrier_init(&run.barrier, NULL, (unsigned)n))) {
+        fprintf(stderr, "vcpus_run: pthread_barrier_init: %s\n", strerror(err));
+        exit(1);
+    }
+    for (int i = 0; i < n; i++)
+        if ((err = pthread_create(&th[i], NULL, thread_main, (void *)(long)i))) {
+            fprintf(stderr, "vcpus_run: pthread_create (CPU %d of %d): %s\n",
+                    first + i, n, strerror(err));
+            exit(1);
+        }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&run.barrier);
+    double t0 = run.start[0], t1 = run.end[0];
+    for (int i = 1; i < n; i++) {
+        if (run.start[i] < t0)
+            t0 = run.start[i];
+        if (run.end[i] > t1)
+            t1 = run.end[i];
+    }
+    run.hooks = NULL;
+    return t1 - t0;
+}
+
+void vcpus_barrier(void)
+{
+    pthread_barrier_wait(&run.barrier);
+}
+
+int vcpus_broken(int *cpu)
+{
+    int count = 0;
+    for (int i = VCPUS_MAX; i-- > 0;)
+        if (run.broken[i]) {
+            count++;
+            if (cpu)
+                *cpu = run.first + i;
+        }
+    return count;
+}
