@@ -189,10 +189,11 @@ static int section_pages(void)
 {
     int bad = 0;
     size_t total = smp_pmm_total_pages();
-    printf("  Every CPU keeps a cache of free pages under its own lock, so the usual\n"
-           "  page_alloc/page_free touches nothing shared.  Caches refill from (and\n"
-           "  drain to) the buddy allocator in batches, and a CPU whose cache and the\n"
-           "  buddy are both dry steals a batch from another CPU.\n\n");
+    printf("  Every CPU keeps a cache of free pages that only it touches, with\n"
+           "  interrupts off and no lock, so the usual page_alloc/page_free touches\n"
+           "  nothing shared and executes no atomic instruction.  Caches refill from\n"
+           "  (and drain to) the buddy allocator in batches, and a CPU whose cache\n"
+           "  and the buddy are both dry asks another CPU for a batch (a cross-call).\n\n");
 
     printf("%s(1) All %d CPUs churn pages at once: alloc 1..64 pages, free them, repeat.%s\n",
            c_bold, DEMO_NCPU, c_off);
@@ -330,7 +331,7 @@ static void ka_free_one(struct ka_cpu *me, int owner, size_t i)
 static void ka_snapshot(struct ka_storm *st, int k)
 {
     st->spins[k] = smp_lock_contended("kmem");
-    st->obj_spins[k] = smp_lock_contended("kmem.obj");
+    st->obj_spins[k] = smp_lock_contended("kmem.cpu");
     st->slab_acq[k] = lock_acquires("kmem.slab");
 }
 
@@ -413,9 +414,10 @@ static int section_kalloc(void)
     size_t total = smp_pmm_total_pages();
     printf("  kalloc(n) rounds n up to a power of two from 8 B to 2 KiB and hands out\n"
            "  a slot of a slab of that size.  Each CPU keeps, per size, two magazines\n"
-           "  (stacks) of free slots under its own lock: kalloc pops, kfree pushes -\n"
-           "  even for a block another CPU allocated.  Only a full or empty magazine\n"
-           "  travels to or from the shared slabs, a batch at a time.\n\n");
+           "  (stacks) of free slots that only it touches: kalloc pops, kfree pushes -\n"
+           "  even for a block another CPU allocated.  A full magazine goes whole to\n"
+           "  a shared depot, where a CPU with an empty one picks it up; only when\n"
+           "  the depot is full or empty do objects travel to or from the slabs.\n\n");
 
     ka = calloc(DEMO_NCPU, sizeof *ka);
     if (!ka) {
@@ -449,9 +451,10 @@ static int section_kalloc(void)
     bad |= verdict("every block aligned to its power of two?", misaligned == 0);
     bad |= verdict("usable size == that power of two, every time?", wrong == 0);
     printf("\n  During the %lu remote frees: %lu spins on any kmem lock, and the shared\n"
-           "  slab locks were taken %lu times in all (once per full magazine).\n",
+           "  slab locks were taken %lu times in all (full magazines mostly went\n"
+           "  through the depot instead).\n",
            remote, spins, slab_acq);
-    bad |= verdict("remote frees never waited (kmem.obj spins 0)?",
+    bad |= verdict("remote frees never waited on a CPU (kmem.cpu spins 0)?",
                    st.obj_spins[1] == st.obj_spins[0]);
     bad |= verdict("all kmem spins ~ 0 (< 1 per 1000 frees)?", spins * 1000 < remote);
     printf("\n");
@@ -708,15 +711,17 @@ static int section_locks(void)
 {
     printf("  Every smpmem lock counts its acquisitions and its failed test-and-set\n"
            "  attempts (spins while another CPU held it), in xv6's statslock format.\n"
-           "  kmem.cpuN are the per-CPU page caches, kmem.objN the per-CPU magazines,\n"
-           "  kmem.slabN the shared slabs of each size, kmem.zone the buddy's lock.\n"
+           "  The per-CPU caches have no lock at all (kmem.cpuN appear only in the\n"
+           "  locked build for ports without cross-calls); kmem.slabN are the shared\n"
+           "  slabs of each size, kmem.depotN their magazine depots, kmem.zone the\n"
+           "  buddy's lock.\n"
            "  (The buffer cache's locks leave the report with bcache_reset.)\n\n");
     smp_lock_print();
-    printf("\n  -> per-CPU locks: %lu contended spins in all (each CPU takes its own);\n"
+    printf("\n  -> per-CPU locks and depots: %lu contended spins in all;\n"
            "     the shared slab locks: %lu, the zone lock: %lu, only when batches\n"
            "     moved at the same moment on two CPUs.\n"
            "     A single-lock allocator (stock xv6 kalloc) spins thousands of times here.\n",
-           smp_lock_contended("kmem.cpu") + smp_lock_contended("kmem.obj"),
+           smp_lock_contended("kmem.cpu") + smp_lock_contended("kmem.depot"),
            smp_lock_contended("kmem.slab"), smp_lock_contended("kmem.zone"));
     return 0;
 }
