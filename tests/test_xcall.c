@@ -134,15 +134,18 @@ TEST(parked_cpus_do_not_stall_others)
 }
 
 /* NULL means exhausted.  CPUs 1..7 churn single pages through their caches
- * (each holds at most HELD pages at any instant, caching up to a hundred);
+ * (each holds at most HELD + BURST pages at any instant, caching up to a
+ * hundred);
  * CPU 0 asks for 512 KiB blocks again and again.  The region has 32 such
- * blocks and the churners hold at most 7 * HELD < 32 pages, so some block
+ * blocks and the churners hold at most 7 * (HELD + BURST) < 31 pages, so some block
  * holds no page in use: once every cache is taken back it is free, and
  * every request must succeed.  Without the stopped-world reclaim, caches
  * refilled by the churners split the blocks again between a drain and the
  * retry, and requests returned NULL with most of the region free. */
-#define HELD 4
+#define HELD 2
+#define BURST 2
 #define BIG_ORDER 7
+_Static_assert(7 * (HELD + BURST) < 31, "pigeonhole: fewer pages held than 512 KiB blocks");
 static atomic_int churning;
 static void **all_pages;
 static size_t all_count;
@@ -197,15 +200,13 @@ static void churn_or_ask_big(int cpu, void *arg)
             held[i] = page_alloc(0);
             CHECK(held[i] != NULL, "cpu %d: page_alloc NULL under low pressure", cpu);
         }
-        /* A burst through this CPU's cache keeps it refilling from the zone. */
-        if (rng_below(&g, 8) == 0) {
-            void *p[48];
-            for (int k = 0; k < 48; k++)
-                p[k] = page_alloc(0);
-            for (int k = 0; k < 48; k++)
-                if (p[k])
-                    page_free(p[k], 0);
-        }
+        /* A short burst: two more pages through this CPU's cache. */
+        void *p[BURST];
+        for (int k = 0; k < BURST; k++)
+            p[k] = page_alloc(0);
+        for (int k = 0; k < BURST; k++)
+            if (p[k])
+                page_free(p[k], 0);
     }
     for (int i = 0; i < HELD; i++)
         if (held[i])

@@ -103,6 +103,8 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
 {
     if (!p)
         return;
+    if (!m->pg.npages)
+        m = 0;                                   /* the empty state: not initialised */
     unsigned order;
     int cls = classify(m, p, &order, "kfree");
     if (cls >= 0)
@@ -113,13 +115,12 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
 
 void smp_kfree(void *p)
 {
-    struct smp_pmm *m = smp_pmm_state;
+    struct smp_pmm *m = smp_pmm_live;
     uintptr_t addr = (uintptr_t)p;
-    if (__builtin_expect(m != 0 && smp_pg_contains(&m->pg, addr), 1)) {
-        unsigned tag = m->pg.pages[(addr - m->pg.base) >> SMP_PAGE_SHIFT].owner_tag;
-        unsigned cls = SMP_TAG_CLASS(tag);
-        if (__builtin_expect(tag != 0 && !(addr & m->obj.misalign[cls]), 1)) {
-            smp_obj_free(&m->obj, cls, p);
+    if (__builtin_expect(smp_pg_contains(&m->pg, addr), 1)) {
+        uint8_t tag = (uint8_t)m->pg.pages[(addr - m->pg.base) >> SMP_PAGE_SHIFT].owner_tag;
+        if (__builtin_expect(!(addr & m->kfree_mask[tag]), 1)) {
+            smp_obj_free(&m->obj, SMP_TAG_CLASS(tag), p);
             return;
         }
     }
@@ -142,15 +143,7 @@ void *smp_page_alloc(unsigned order)
     return smp_pg_alloc(&m->pg, order);
 }
 
-static _Noreturn __attribute__((noinline)) void page_free_uninit(void *p)
-{
-    smp_panic_at("page_free", (uintptr_t)p, "smpmem is not initialised");
-}
-
 void smp_page_free(void *p, unsigned order)
 {
-    struct smp_pmm *m = smp_pmm_state;
-    if (__builtin_expect(m == 0, 0))
-        page_free_uninit(p);
-    smp_pg_free(&m->pg, p, order);
+    smp_pg_free(&smp_pmm_live->pg, p, order);     /* before init: no address is inside */
 }

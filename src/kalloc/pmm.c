@@ -9,6 +9,8 @@
 #include "../base/fmt.h"
 
 struct smp_pmm *smp_pmm_state;
+static struct smp_pmm none;          /* span 0: contains no address */
+struct smp_pmm *smp_pmm_live = &none;
 
 static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
 
@@ -37,9 +39,12 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     smp_percpu_init(ncpu, (void *)gates);
     smp_obj_init(&m->obj, &m->pg, ncpu, (void *)objcpu);
     m->pg.pressure = smp_pages_under_pressure;
+    for (unsigned t = 0; t < 256; t++)
+        m->kfree_mask[t] = t >= 1 && t <= SMP_KALLOC_CLASSES ? smp_class_size(t - 1) - 1 : ~(uintptr_t)0;
     m->region_lo = start;
     m->region_hi = end;
     smp_pmm_state = m;
+    smp_pmm_live = m;
     return 0;
 }
 
@@ -56,6 +61,7 @@ void smp_pmm_reset(void)
     smp_lock_forget_range(m->region_lo, m->region_hi);
     smp_percpu_reset();
     smp_pmm_state = 0;
+    smp_pmm_live = &none;
 }
 
 struct reclaim {

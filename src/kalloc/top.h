@@ -24,10 +24,19 @@
 struct smp_pmm {
     struct smp_pages pg;             /* first: kfree reads base, span, pages */
     struct smp_objs obj;
+    /* kfree's alignment test by owner tag (obj.h): entry 0 (no slab) is all
+     * ones, entry cls + 1 is the class size - 1, so one AND rejects both a
+     * pointer into no slab and one off a class boundary. */
+    uintptr_t kfree_mask[256];
     const void *region_lo, *region_hi;
 };
 
+/* The live state, or NULL before init. */
 extern struct smp_pmm *smp_pmm_state;
+/* The same, but never NULL: before init it is an empty state whose region
+ * contains no address, so kfree and page_free need no NULL test (their slow
+ * paths tell "not initialised" from npages == 0). */
+extern struct smp_pmm *smp_pmm_live;
 
 /* Stop the world and take every cache back: magazines and the depot to the
  * slabs, empty slabs and cached pages to the zone.  Then, with the world

@@ -115,7 +115,6 @@ struct smp_depot {
 struct smp_objs {
     struct smp_obj_cpu *cpu;         /* ncpu of them, carved from the region */
     uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
-    uint16_t misalign[SMP_KALLOC_CLASSES]; /* class size - 1: kfree's alignment test */
     struct smp_pages *pg;
     int ncpu;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];

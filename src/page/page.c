@@ -25,7 +25,8 @@ static void zero_words(void *p, size_t n)
 int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed)
 {
     uintptr_t pcp = align_up(start, SMP_CPU_ALIGN);
-    uintptr_t desc = align_up(pcp + (size_t)ncpu * sizeof(struct smp_pcp), SMP_CACHELINE);
+    uintptr_t slots = pcp + (size_t)ncpu * sizeof(struct smp_pcp);
+    uintptr_t desc = align_up(slots + (size_t)ncpu * SMP_PCP_SLOT_BYTES, SMP_CACHELINE);
     end &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
     if (pcp < start || desc < pcp || desc >= end)
         return SMP_ERANGE;
@@ -36,6 +37,7 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     if (n < SMP_PG_MIN_PAGES || n >= SMP_NIL)
         return SMP_ERANGE;
     pg->pcp = (struct smp_pcp *)pcp;
+    pg->pcp_slots = (uint32_t *)slots;
     pg->pages = (struct smp_page *)desc;
     if (!zeroed)
         zero_words(pg->pages, n * sizeof(struct smp_page));   /* all PG_TAIL, owner 0 */
@@ -123,6 +125,8 @@ void smp_pg_validate_free(struct smp_pages *pg, uint32_t idx, unsigned order, co
 
 static _Noreturn void bad_free(struct smp_pages *pg, uintptr_t addr, unsigned order)
 {
+    if (!pg->npages)
+        smp_panic_at("page_free", addr, "smpmem is not initialised");
     if (!smp_pg_contains(pg, addr))
         smp_panic_at("page_free", addr, "address outside the managed region");
     if (order > pg->max_order)

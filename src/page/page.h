@@ -86,14 +86,16 @@ struct smp_pcp_ring {
     _Atomic uint32_t top, bottom;
     uint32_t mask;                   /* capacity - 1 (a power of two) */
     uint32_t high;                   /* drain a batch when this many are cached */
-    uint32_t *slots;
+    uint32_t *slots;                 /* in the region, after the pcp array */
+    uint64_t pad;                    /* 32 bytes: a ring is found by shifts */
 };
 
 struct smp_pcp {
     _Alignas(SMP_CPU_ALIGN) struct smp_pcp_ring ring[SMP_PCP_ORDERS];
     atomic_ulong refills, drains, steals, stolen;
-    uint32_t slots[SMP_PCP_SLOTS];
+    char pad[256 - SMP_PCP_ORDERS * sizeof(struct smp_pcp_ring) - 4 * sizeof(atomic_ulong)];
 };
+_Static_assert(sizeof(struct smp_pcp) == 256, "a CPU's page cache header: 256 bytes");
 
 /* The buddy zone.  lock protects free_head and every BUDDY descriptor. */
 struct smp_zone {
@@ -108,6 +110,7 @@ struct smp_pages {
     uintptr_t span;                  /* npages << SMP_PAGE_SHIFT */
     struct smp_page *pages;
     struct smp_pcp *pcp;             /* ncpu caches, carved from the region */
+    uint32_t *pcp_slots;             /* their rings' slots, SMP_PCP_SLOTS per CPU */
     unsigned max_order;              /* largest order a block can have here */
     uint32_t npages;
     uint64_t base_pfn;
@@ -149,6 +152,8 @@ uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned ma
  * zeroed: the caller knows the memory reads as zero (skip clearing the
  * descriptors).  0, or SMP_ERANGE when fewer than SMP_PG_MIN_PAGES fit. */
 #define SMP_PG_MIN_PAGES 64
+/* Bytes of ring slots per CPU (after the ncpu headers). */
+#define SMP_PCP_SLOT_BYTES (SMP_PCP_SLOTS * sizeof(uint32_t))
 int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed);
 
 /* ---- allocation (inline fast paths in pcp.h) ----------------------------- */

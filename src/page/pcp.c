@@ -88,7 +88,7 @@ void smp_pcp_init(struct smp_pages *pg)
             atomic_init(&r->bottom, 0);
             r->mask = pcp_cap(o) - 1;
             r->high = high[o];
-            r->slots = &c->slots[pcp_off(o)];
+            r->slots = &pg->pcp_slots[(size_t)cpu * SMP_PCP_SLOTS + pcp_off(o)];
         }
         atomic_init(&c->refills, 0);
         atomic_init(&c->drains, 0);
