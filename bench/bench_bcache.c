@@ -26,6 +26,7 @@
 #include <time.h>
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
 #include <smpmem/spinlock.h>

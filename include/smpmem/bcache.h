@@ -71,7 +71,7 @@ struct smp_buf {
 /* Create the cache: nbuf buffers of block_size bytes in
  * smp_bcache_default_buckets(nbuf) buckets.  Returns 0, or:
  *   SMP_EINVAL  nbuf or block_size 0;
- *   SMP_EBUSY   already initialised (smp_bcache_reset first);
+ *   SMP_EBUSY   already initialised (smp_bcache_reset first, bio_debug.h);
  *   SMP_ENOMEM  smp_kalloc failed (or smpmem is not initialised); nothing
  *               is left allocated.
  * Not thread-safe: call before other CPUs use the cache. */
@@ -86,12 +86,6 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
  * (about 4 buffers per bucket), at least SMP_BCACHE_NBUCKET and at most
  * SMP_BCACHE_NBUCKET_MAX: 31 for xv6's 30 buffers, 131 for 512. */
 unsigned smp_bcache_default_buckets(unsigned nbuf);
-
-/* Tear the cache down, giving its memory back to smp_kfree and forgetting
- * its locks in the report.  SMP_EBUSY (and nothing changes) if a buffer is
- * held or pinned; 0 otherwise (also when there is no cache).  Not
- * thread-safe.  Call before smp_pmm_reset. */
-int smp_bcache_reset(void);
 
 /* Block blockno of dev, locked, with its contents.  NULL iff dev is not
  * registered, blockno >= its nblocks, its block size differs from the
@@ -119,7 +113,8 @@ void smp_brelse(struct smp_buf *b);
 void smp_bpin(struct smp_buf *b);
 void smp_bunpin(struct smp_buf *b);
 
-/* Statistics and instrumentation (tests, demos, benchmarks). */
+/* Statistics (a kernel may report them; test and reset hooks are in
+ * bio_debug.h). */
 struct smp_bcache_stats {
     unsigned nbuf, nbucket, block_size;
     unsigned busy;             /* buffers with refcnt > 0 now */
@@ -136,13 +131,6 @@ struct smp_bcache_stats {
 /* Snapshot of the statistics.  0, or SMP_EINVAL if there is no cache. */
 int smp_bcache_stats(struct smp_bcache_stats *out);
 
-/* Zero the counters of smp_bcache_stats. */
-void smp_bcache_stats_reset(void);
-
-/* Number of buffers (in any bucket) whose identity is (dev, blockno): the
- * cache's promise is that this is never above 1.  Takes every lock. */
-unsigned smp_bcache_count(unsigned dev, uint64_t blockno);
-
 /* Walk every bucket under all locks and verify the invariants: each buffer is
  * in exactly one list, in the bucket its identity hashes to, links are
  * consistent, no identity appears twice, refcnt/valid are sane.  0, or a
@@ -153,7 +141,6 @@ int smp_bcache_check(void);
 #define bcache_init          smp_bcache_init
 #define bcache_init_buckets  smp_bcache_init_buckets
 #define bcache_default_buckets smp_bcache_default_buckets
-#define bcache_reset         smp_bcache_reset
 #define bread                smp_bread
 #define bread_err            smp_bread_err
 #define bwrite               smp_bwrite
@@ -161,8 +148,6 @@ int smp_bcache_check(void);
 #define bpin                 smp_bpin
 #define bunpin               smp_bunpin
 #define bcache_stats         smp_bcache_stats
-#define bcache_stats_reset   smp_bcache_stats_reset
-#define bcache_count         smp_bcache_count
 #define bcache_check         smp_bcache_check
 #endif
 

@@ -55,6 +55,7 @@
  */
 #include "smpmem/bcache.h"
 #include "smpmem/bdev.h"
+#include "smpmem/bio_debug.h"
 #include "smpmem/pmm.h"
 #include "smpmem/port.h"
 #include "../base/fmt.h"
