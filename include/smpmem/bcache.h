@@ -23,7 +23,7 @@
  * Inside: a prime number of hash buckets, one spinlock each
  * ("bcache.bucketN"); a hit takes only its bucket's lock, a miss the two
  * bucket locks of the target and the victim; the "bcache" lock is only
- * for sleeping when every buffer is busy (lock order: src/bcache.c).
+ * for sleeping when every buffer is busy (lock order: src/bio/bcache.c).
  * Every buffer has a sleep lock (sleeplock.h).  Buffers and their data come
  * from smp_kalloc, so smp_pmm_init must have run.
  *
@@ -52,20 +52,22 @@
 #define SMP_BCACHE_NODEV   0xffffffffu /* dev of a buffer that caches nothing */
 
 struct smp_buf {
-    /* Identity and links: guarded by the lock of bucket `bucket`.  Changed
+    /* Line 0, read by every lookup that walks past this buffer; written
+     * only when the buffer changes identity, and last_use on a release.
+     * Identity and links: guarded by the lock of bucket `bucket`; changed
      * only while refcnt == 0, holding both bucket locks (old and new). */
     _Alignas(64) unsigned dev;
     atomic_uint bucket;           /* index of the bucket whose list holds it */
     uint64_t blockno;
     struct smp_buf *next, *prev;  /* bucket list */
+    unsigned char *data;          /* block_size bytes, from smp_kalloc */
+    int valid;                    /* data holds the block's contents (sleep lock) */
     /* Written under the bucket lock; read lock-free by the victim scan
      * (like bucket), which re-validates under the bucket lock. */
-    atomic_uint refcnt;           /* bread holders + pins */
     atomic_uint_least64_t last_use; /* LRU stamp of the last release to 0 (bcache.c) */
-    /* Contents: guarded by the sleep lock. */
-    int valid;                    /* data holds the block's contents */
-    struct smp_sleeplock lock;
-    unsigned char *data;          /* block_size bytes, from smp_kalloc */
+    /* Line 1, written by every bread and brelse of this block. */
+    _Alignas(64) atomic_uint refcnt; /* bread holders + pins (bucket lock) */
+    struct smp_sleeplock lock;    /* guards valid and data */
 };
 
 /* Create the cache: nbuf buffers of block_size bytes in
