@@ -14,6 +14,11 @@
 #include "bcache.h"
 #include "bdev.h"
 
+/* A CPU's view of the LRU epoch is refreshed by its own misses and once
+ * per this many of its releases (src/bio/bcache.c says what that bounds).
+ * Tests use it to make a CPU's view current without a miss. */
+#define SMP_BCACHE_CLOCK_REFRESH 64
+
 /* Tear the cache down, giving its memory back to smp_kfree and forgetting
  * its locks in the report.  SMP_EBUSY (and nothing changes) if a buffer is
  * held or pinned; 0 otherwise (also when there is no cache).  Not

@@ -60,14 +60,16 @@
  * path writes it).  Each CPU keeps its view of it in its own clock line:
  * a miss stores the epoch it made there, and every BCACHE_CLOCK_REFRESH-th
  * release on the CPU re-reads the global value.  A release to refcnt 0
- * stamps last_use = max(last_use + 1, view << 24), and a miss reuses the
- * free buffer with the smallest last_use.  How approximate: a release is
- * stamped with the epoch as of the releasing CPU's last miss or its last
- * refresh, whichever is later, so it may look older than it is by the
- * misses other CPUs made during at most BCACHE_CLOCK_REFRESH - 1 releases
- * on this CPU.  Buffers whose stamps differ in epoch are evicted in that
- * order; within one epoch the order is arbitrary.  On one CPU alone (every
- * miss refreshes its view) this is LRU by miss epochs, as before.  Every
+ * stamps last_use = view << 24 | (the CPU's release count mod 2^24), or
+ * last_use + 1 if that is not larger, and a miss reuses the free buffer
+ * with the smallest last_use.  How approximate: a release is stamped with
+ * the epoch as of the releasing CPU's last miss or its last refresh,
+ * whichever is later, so it may look older than it is by the misses
+ * other CPUs made during at most BCACHE_CLOCK_REFRESH - 1 releases on
+ * this CPU.  Buffers whose stamps differ in epoch are evicted in that
+ * order; within one epoch, releases on one CPU in their order (up to 2^24
+ * of them), releases on different CPUs in an arbitrary order.  So on one
+ * CPU alone (its misses keep its view current) this is exact LRU.  Every
  * release still makes last_use grow (the re-validation above relies on
  * that), and a hit writes no line shared by all CPUs.
  */
@@ -207,7 +209,7 @@ static uint64_t stamp_release(struct bcache *c, struct smp_buf *b)
         if (now > view)
             atomic_store_explicit(&k->epoch, view = now, memory_order_relaxed);
     }
-    uint64_t prev = use_of(b), use = view << 24;
+    uint64_t prev = use_of(b), use = view << 24 | (n & 0xffffff);
     if (use <= prev)
         use = prev + 1;
     atomic_store_explicit(&b->last_use, use, memory_order_relaxed);

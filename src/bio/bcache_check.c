@@ -48,10 +48,15 @@ static int check_buf(struct bcache *c, struct smp_buf *b, struct smp_buf *prev, 
         return violation(b, i, "identity hashes to another bucket");
     if (b->dev == SMP_BCACHE_NODEV && refs(b))
         return violation(b, i, "a buffer caching nothing is referenced");
-    if ((use_of(b) >> 24) > epoch)
+    /* A stamp's epoch part is a CPU's view (<= epoch), plus at most a
+     * carry from the last_use + 1 rule (bcache.c). */
+    if ((use_of(b) >> 24) > epoch + 1)
         return violation(b, i, "last_use stamped with an epoch not reached yet");
+    /* Bounded by nbuf steps: a cycle further down is reported by the
+     * caller's walk, not looped on here. */
+    unsigned steps = 0;
     if (b->dev != SMP_BCACHE_NODEV)
-        for (struct smp_buf *o = b->next; o; o = o->next)
+        for (struct smp_buf *o = b->next; o && steps++ < c->nbuf; o = o->next)
             if (o->dev == b->dev && o->blockno == b->blockno)
                 return violation(o, i, "block cached twice");
     return 0;

@@ -13,13 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "smpmem/bcache.h"
+#include "smpmem/bio_debug.h"
 #include "smpmem/spinlock.h"
 
 #define BCACHE_LINE 64
 #define BCACHE_MAX_BUCKETS 4093
 /* A release reads the global epoch once per this many releases on its
  * CPU (the LRU clock, bcache.c). */
-#define BCACHE_CLOCK_REFRESH 64
+#define BCACHE_CLOCK_REFRESH SMP_BCACHE_CLOCK_REFRESH
 
 /* What a lookup walks past (line 0) and what bread/brelse write (line 1)
  * live on different lines (bcache.h). */
