@@ -3,34 +3,39 @@
  * a single-lock cache of stock xv6's design (bench/bcache_baseline.h), on a
  * RAM disk, at 1, 2 and 8 threads (each bound to its own virtual CPU).
  *
- * Workload per thread (each thread stands for a process with its own files):
- *   90%  read a block of the thread's own hot set (32 blocks), of which 5%
- *        also write it through (bwrite);
- *   10%  read a random cold block from the rest of the disk (a miss that
- *        evicts the least recently used free buffer).
- * An op is bread + read a few words (checked) + brelse.  A run is a fixed
- * number of ops split over the threads, timed between two barriers after
- * each thread has warmed its hot set.  Runs of the two caches are
- * interleaved (alternating which goes first); medians are reported.
+ * Two workloads; an op is bread + read a few words (checked) + brelse.
+ *   mixed  per thread: 90% a block of the thread's own hot set (32 blocks),
+ *          5% of those also written through (bwrite); 10% a random cold
+ *          block from the rest of the disk (a miss that evicts the least
+ *          recently used free buffer).
+ *   hits   per thread: only its own hot set of 32 blocks, interleaved with
+ *          the other threads' sets (see hit_block), every block cached
+ *          before the clock starts: the hit path alone, and how it scales.
+ * A run is a fixed number of ops split over the threads, timed after each
+ * thread has warmed its hot set.  Runs of the two caches are interleaved
+ * (alternating which goes first) round after round; medians are reported.
+ * The hit table is also written to $BENCH_RESULTS/bcache_hits.tsv (default
+ * build/bench/results).
  *
  * Environment: BENCH_ROUNDS (default 7, at least 5 are recommended),
- * BENCH_OPS (ops per run, default 800000).  Exits 1 if a block read back
- * wrong (correctness), never on a time.
+ * BENCH_OPS (ops per run, default 800000; the hit runs do 4x as many).
+ * Exits 1 if a block read back wrong (correctness), never on a time.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
-#include <smpmem/hosted.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 #include "bcache_baseline.h"
+#include "common.h"
 
 #define REGION_BYTES (256UL << 20)
 #define BSIZE 1024u
@@ -39,34 +44,21 @@
 #define HOT 32u               /* hot blocks per thread */
 #define COLD_BASE 4096u       /* cold blocks: [COLD_BASE, DISK_BLOCKS) */
 #define DEV 0
-#define MAX_THREADS 8
+#define NTHREADS 3
+#define MAX_ROUNDS 64
+
+static const int threads[NTHREADS] = { 1, 2, 8 };
 
 enum impl { SMPMEM, BASELINE };
+enum workload { MIXED, HITS };
 
 struct run {
     enum impl impl;
-    int nthreads;
+    enum workload work;
     long ops_per_thread;
     struct xv6_bcache *base;
-    pthread_barrier_t barrier;
-    double t0, t1;
     atomic_long bad;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /* Word 0 of every block holds its block number (set at fill; writes keep
  * it and bump word 1). */
@@ -104,80 +96,73 @@ static int one_op(struct run *r, uint64_t blk, int write)
     return ok;
 }
 
-struct worker_arg {
-    struct run *run;
-    int cpu;
-};
-
-static void *worker(void *p)
+/* Block i of cpu's hot set.  The mixed workload's sets are runs of HOT
+ * consecutive blocks; the hit workload interleaves the threads' blocks
+ * (cpu, cpu + 8, cpu + 16, ...), so neighbouring hash buckets belong to
+ * different CPUs, as blocks of different processes do in a kernel: a line
+ * shared by neighbouring buckets would bounce. */
+static uint64_t hit_block(int cpu, uint64_t i)
 {
-    struct worker_arg *a = p;
-    struct run *r = a->run;
-    smp_hosted_bind_cpu(a->cpu);
-    uint64_t seed = 0x1234567ULL * (uint64_t)(a->cpu + 1);
-    uint64_t hot0 = (uint64_t)a->cpu * HOT;
+    return i * 8 + (uint64_t)cpu;
+}
+
+static void warm(int cpu, void *arg)
+{
+    struct run *r = arg;
     long bad = 0;
     for (uint64_t i = 0; i < HOT; i++)
-        bad += !one_op(r, hot0 + i, 0);
-    pthread_barrier_wait(&r->barrier);
-    if (a->cpu == 0)
-        r->t0 = now();
-    for (long i = 0; i < r->ops_per_thread; i++) {
-        uint64_t x = next_rand(&seed);
-        unsigned pct = (unsigned)(x % 100);
-        if (pct < 90)
-            bad += !one_op(r, hot0 + (x >> 8) % HOT, (x >> 20) % 100 < 5);
-        else
-            bad += !one_op(r, COLD_BASE + (x >> 8) % (DISK_BLOCKS - COLD_BASE), 0);
-    }
-    pthread_barrier_wait(&r->barrier);
-    if (a->cpu == 0)
-        r->t1 = now();
+        bad += !one_op(r, r->work == HITS ? hit_block(cpu, i) : (uint64_t)cpu * HOT + i, 0);
     atomic_fetch_add(&r->bad, bad);
-    return NULL;
+}
+
+static void work(int cpu, void *arg)
+{
+    struct run *r = arg;
+    struct bench_rng g = bench_rng_seed(0x1234567ULL * (uint64_t)(cpu + 1));
+    uint64_t hot0 = (uint64_t)cpu * HOT;
+    long bad = 0;
+    if (r->work == HITS) {
+        for (long i = 0; i < r->ops_per_thread; i++)
+            bad += !one_op(r, hit_block(cpu, bench_rng_next(&g) % HOT), 0);
+    } else {
+        for (long i = 0; i < r->ops_per_thread; i++) {
+            uint64_t x = bench_rng_next(&g);
+            if (x % 100 < 90)
+                bad += !one_op(r, hot0 + (x >> 8) % HOT, (x >> 20) % 100 < 5);
+            else
+                bad += !one_op(r, COLD_BASE + (x >> 8) % (DISK_BLOCKS - COLD_BASE), 0);
+        }
+    }
+    atomic_fetch_add(&r->bad, bad);
 }
 
 struct result {
     double ops_per_s;
     unsigned long contended;   /* #test-and-set on the cache's locks */
-    double hit_pct;            /* smpmem only */
+    double hit_pct;            /* smpmem only: hits of the timed ops */
 };
 
-static struct result run_once(enum impl impl, int nthreads, long total_ops, long *bad)
+static struct result run_once(enum impl impl, enum workload wl, int nthreads, long total_ops,
+                              long *bad)
 {
     static struct xv6_bcache base;
-    struct run r;
-    memset(&r, 0, sizeof r);
+    static struct run r;
     r.impl = impl;
-    r.nthreads = nthreads;
+    r.work = wl;
     r.ops_per_thread = total_ops / nthreads;
     r.base = &base;
-    if (impl == SMPMEM) {
-        if (bcache_init(NBUF, BSIZE) != 0) {
-            fprintf(stderr, "bcache_init failed\n");
-            exit(1);
-        }
-    } else if (xv6_bcache_init(&base, NBUF, BSIZE, "xv6.bcache") != 0) {
-        fprintf(stderr, "baseline init failed\n");
+    atomic_store(&r.bad, 0);
+    if (impl == SMPMEM ? bcache_init(NBUF, BSIZE) != 0
+                       : xv6_bcache_init(&base, NBUF, BSIZE, "xv6.bcache") != 0) {
+        fprintf(stderr, "cache init failed\n");
         exit(1);
     }
-    pthread_barrier_init(&r.barrier, NULL, (unsigned)nthreads);
-    pthread_t th[MAX_THREADS];
-    struct worker_arg args[MAX_THREADS];
+    bench_run_threads(nthreads, warm, &r);
     smp_lock_stats_reset();
-    for (int i = 0; i < nthreads; i++) {
-        args[i] = (struct worker_arg){ &r, i };
-        if (pthread_create(&th[i], NULL, worker, &args[i])) {
-            perror("pthread_create");
-            exit(1);
-        }
-    }
-    for (int i = 0; i < nthreads; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&r.barrier);
-    struct result res;
-    res.ops_per_s = (double)(r.ops_per_thread * nthreads) / (r.t1 - r.t0);
-    res.hit_pct = 0;
+    if (impl == SMPMEM)
+        bcache_stats_reset();
+    double secs = bench_run_threads(nthreads, work, &r);
+    struct result res = { (double)(r.ops_per_thread * nthreads) / secs, 0, 0 };
     if (impl == SMPMEM) {
         struct smp_bcache_stats st;
         bcache_stats(&st);
@@ -192,45 +177,49 @@ static struct result run_once(enum impl impl, int nthreads, long total_ops, long
     return res;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* mkdir -p; 0 or -1 with errno. */
+static int make_dirs(const char *path)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static long env_long(const char *name, long def, long min)
-{
-    const char *s = getenv(name);
-    long v = s ? atol(s) : def;
-    return v < min ? min : v;
-}
-
-#define MAX_ROUNDS 64
-
-int main(void)
-{
-    int rounds = (int)env_long("BENCH_ROUNDS", 7, 1);
-    if (rounds > MAX_ROUNDS)
-        rounds = MAX_ROUNDS;
-    long total_ops = env_long("BENCH_OPS", 800000, 1000);
-    static const int threads[3] = { 1, 2, 8 };
-
-    void *region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (region == MAP_FAILED) {
-        perror("mmap");
-        return 1;
+    char p[512];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
+        return errno = ENAMETOOLONG, -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0777) && errno != EEXIST)
+            return -1;
+        *s = '/';
     }
-    if (pmm_init(region, (char *)region + REGION_BYTES, MAX_THREADS) != 0 ||
+    return mkdir(p, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+static void write_tsv(const double mops[2][NTHREADS])
+{
+    const char *dir = getenv("BENCH_RESULTS");
+    if (!dir || !*dir)
+        dir = "build/bench/results";
+    char path[600];
+    snprintf(path, sizeof path, "%s/bcache_hits.tsv", dir);
+    FILE *f = make_dirs(dir) == 0 ? fopen(path, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "bench_bcache: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "threads\tsmpmem_mops\txv6_mops\n");
+    for (int t = 0; t < NTHREADS; t++)
+        fprintf(f, "%d\t%.3f\t%.3f\n", threads[t], mops[SMPMEM][t], mops[BASELINE][t]);
+    fclose(f);
+    printf("hit table written to %s\n", path);
+}
+
+static void *setup_disk(void)
+{
+    void *region = bench_map(REGION_BYTES, 0);
+    if (pmm_init(region, (char *)region + REGION_BYTES, 8) != 0 ||
         ramdisk_create(DEV, DISK_BLOCKS, BSIZE) != 0) {
         fprintf(stderr, "setup failed\n");
-        return 1;
+        exit(1);
     }
     unsigned char block[BSIZE];
     memset(block, 0, sizeof block);
@@ -238,49 +227,100 @@ int main(void)
         memcpy(block, &b, sizeof b);
         bdev_write(DEV, b, block);
     }
+    return region;
+}
 
-    static double ops[2][3][MAX_ROUNDS], tas[2][3][MAX_ROUNDS], hit[3][MAX_ROUNDS];
+int main(void)
+{
+    int rounds = (int)bench_env_int("BENCH_ROUNDS", 7);
+    if (rounds > MAX_ROUNDS)
+        rounds = MAX_ROUNDS;
+    long total_ops = bench_env_int("BENCH_OPS", 800000);
+    void *region = setup_disk();
+
+    /* [workload][impl][thread count][round] */
+    static double ops[2][2][NTHREADS][MAX_ROUNDS], tas[2][2][NTHREADS][MAX_ROUNDS];
+    static double hit[2][NTHREADS][MAX_ROUNDS];
     long bad = 0;
+    int busy_rounds = 0;
     for (int r = 0; r < rounds; r++) {
-        for (int t = 0; t < 3; t++) {
-            for (int k = 0; k < 2; k++) {
-                enum impl impl = (enum impl)((k + r) % 2);   /* alternate who goes first */
-                struct result res = run_once(impl, threads[t], total_ops, &bad);
-                ops[impl][t][r] = res.ops_per_s;
-                tas[impl][t][r] = (double)res.contended * 1000.0 / (double)total_ops;
-                if (impl == SMPMEM)
-                    hit[t][r] = res.hit_pct;
+        busy_rounds += bench_others_running() > 0;
+        for (int w = 0; w < 2; w++) {
+            long n = w == HITS ? 4 * total_ops : total_ops;
+            for (int t = 0; t < NTHREADS; t++) {
+                for (int k = 0; k < 2; k++) {
+                    enum impl impl = (enum impl)((k + r + t) % 2);   /* alternate who goes first */
+                    struct result res = run_once(impl, (enum workload)w, threads[t], n, &bad);
+                    ops[w][impl][t][r] = res.ops_per_s;
+                    tas[w][impl][t][r] = (double)res.contended * 1000.0 / (double)n;
+                    if (impl == SMPMEM)
+                        hit[w][t][r] = res.hit_pct;
+                }
             }
         }
     }
 
+    bench_print_machine(stdout);
     printf("buffer cache: smpmem (%u hashed buckets, lock per bucket) vs xv6 single lock + one LRU list\n",
            smp_bcache_default_buckets(NBUF));
-    printf("RAM disk %u x %u-byte blocks, %u buffers; op = bread + read + brelse; per thread: "
-           "90%% own hot set of %u blocks (5%% of them bwrite), 10%% cold misses\n",
-           DISK_BLOCKS, BSIZE, NBUF, HOT);
-    printf("%ld ops per run, median of %d interleaved runs%s\n\n", total_ops, rounds,
-           rounds < 5 ? " (fewer than 5: figures are noisy)" : "");
-    printf("%-8s %16s %16s %8s %10s %14s %14s\n", "threads", "smpmem ops/s", "baseline ops/s",
-           "ratio", "hit %", "tas/kop smpmem", "tas/kop base");
+    printf("RAM disk %u x %u-byte blocks, %u buffers; op = bread + read + brelse; "
+           "median of %d interleaved rounds%s%s\n\n",
+           DISK_BLOCKS, BSIZE, NBUF, rounds, rounds < 5 ? " (fewer than 5: noisy)" : "",
+           busy_rounds ? " (other tasks were running: noisy)" : "");
+
+    printf("mixed: per thread 90%% own hot set of %u blocks (5%% of them bwrite), 10%% cold misses; "
+           "%ld ops per run\n", HOT, total_ops);
+    struct bench_table *tb = bench_table_new(7, "threads", "smpmem ops/s", "baseline ops/s",
+                                             "ratio", "hit %", "tas/kop smpmem", "tas/kop base");
     double ratio2 = 0;
-    for (int t = 0; t < 3; t++) {
-        double a = median(ops[SMPMEM][t], rounds), b = median(ops[BASELINE][t], rounds);
-        double ta = median(tas[SMPMEM][t], rounds), tb = median(tas[BASELINE][t], rounds);
-        double h = median(hit[t], rounds);
-        printf("%-8d %16.0f %16.0f %7.2fx %10.1f %14.2f %14.2f\n", threads[t], a, b, a / b, h,
-               ta, tb);
+    for (int t = 0; t < NTHREADS; t++) {
+        double a = bench_median(ops[MIXED][SMPMEM][t], rounds);
+        double b = bench_median(ops[MIXED][BASELINE][t], rounds);
+        bench_table_cell(tb, "%d", threads[t]);
+        bench_table_cell(tb, "%.0f", a);
+        bench_table_cell(tb, "%.0f", b);
+        bench_table_cell(tb, "%.2fx", a / b);
+        bench_table_cell(tb, "%.1f", bench_median(hit[MIXED][t], rounds));
+        bench_table_cell(tb, "%.2f", bench_median(tas[MIXED][SMPMEM][t], rounds));
+        bench_table_cell(tb, "%.2f", bench_median(tas[MIXED][BASELINE][t], rounds));
         if (threads[t] == 2)
             ratio2 = a / b;
     }
-    printf("\ntarget: smpmem >= 1.8x the single-lock baseline at 2 threads: %.2fx (%s)\n", ratio2,
-           ratio2 >= 1.8 ? "met" : "NOT met");
+    bench_table_print(tb, stdout);
+    bench_table_free(tb);
+    bench_target(stdout, "mixed, smpmem / single lock at 2 threads", ratio2, 1.8);
+
+    printf("\nhits: per thread only its own hot set of %u blocks, all cached; %ld ops per run\n",
+           HOT, 4 * total_ops);
+    tb = bench_table_new(7, "threads", "smpmem Mops/s", "xv6 Mops/s", "smpmem/xv6",
+                         "smpmem vs 1thr", "xv6 vs 1thr", "hit %");
+    double mops[2][NTHREADS];
+    for (int t = 0; t < NTHREADS; t++)
+        for (int i = 0; i < 2; i++)
+            mops[i][t] = bench_median(ops[HITS][i][t], rounds) / 1e6;
+    for (int t = 0; t < NTHREADS; t++) {
+        bench_table_cell(tb, "%d", threads[t]);
+        bench_table_cell(tb, "%.2f", mops[SMPMEM][t]);
+        bench_table_cell(tb, "%.2f", mops[BASELINE][t]);
+        bench_table_cell(tb, "%.2fx", mops[SMPMEM][t] / mops[BASELINE][t]);
+        bench_table_cell(tb, "%.2fx", mops[SMPMEM][t] / mops[SMPMEM][0]);
+        bench_table_cell(tb, "%.2fx", mops[BASELINE][t] / mops[BASELINE][0]);
+        bench_table_cell(tb, "%.1f", bench_median(hit[HITS][t], rounds));
+    }
+    bench_table_print(tb, stdout);
+    bench_table_free(tb);
+    bench_target(stdout, "hits, smpmem 2 threads / 1 thread", mops[SMPMEM][1] / mops[SMPMEM][0],
+                 1.8);
+    bench_target(stdout, "hits, smpmem / single lock at 2 threads",
+                 mops[SMPMEM][1] / mops[BASELINE][1], 1.8);
+    write_tsv((const double(*)[NTHREADS])mops);
+
     if (bad) {
         printf("CORRECTNESS: %ld ops read a wrong block\n", bad);
         return 1;
     }
     bdev_reset();
     pmm_reset();
-    munmap(region, REGION_BYTES);
+    bench_unmap(region, REGION_BYTES);
     return 0;
 }

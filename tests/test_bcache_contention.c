@@ -8,6 +8,7 @@
 #include <string.h>
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>

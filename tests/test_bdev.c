@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <smpmem/bdev.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 

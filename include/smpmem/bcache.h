@@ -23,7 +23,7 @@
  * Inside: a prime number of hash buckets, one spinlock each
  * ("bcache.bucketN"); a hit takes only its bucket's lock, a miss the two
  * bucket locks of the target and the victim; the "bcache" lock is only
- * for sleeping when every buffer is busy (lock order: src/bcache.c).
+ * for sleeping when every buffer is busy (lock order: src/bio/bcache.c).
  * Every buffer has a sleep lock (sleeplock.h).  Buffers and their data come
  * from smp_kalloc, so smp_pmm_init must have run.
  *
@@ -52,26 +52,28 @@
 #define SMP_BCACHE_NODEV   0xffffffffu /* dev of a buffer that caches nothing */
 
 struct smp_buf {
-    /* Identity and links: guarded by the lock of bucket `bucket`.  Changed
+    /* Line 0, read by every lookup that walks past this buffer; written
+     * only when the buffer changes identity, and last_use on a release.
+     * Identity and links: guarded by the lock of bucket `bucket`; changed
      * only while refcnt == 0, holding both bucket locks (old and new). */
     _Alignas(64) unsigned dev;
     atomic_uint bucket;           /* index of the bucket whose list holds it */
     uint64_t blockno;
     struct smp_buf *next, *prev;  /* bucket list */
+    unsigned char *data;          /* block_size bytes, from smp_kalloc */
+    int valid;                    /* data holds the block's contents (sleep lock) */
     /* Written under the bucket lock; read lock-free by the victim scan
      * (like bucket), which re-validates under the bucket lock. */
-    atomic_uint refcnt;           /* bread holders + pins */
     atomic_uint_least64_t last_use; /* LRU stamp of the last release to 0 (bcache.c) */
-    /* Contents: guarded by the sleep lock. */
-    int valid;                    /* data holds the block's contents */
-    struct smp_sleeplock lock;
-    unsigned char *data;          /* block_size bytes, from smp_kalloc */
+    /* Line 1, written by every bread and brelse of this block. */
+    _Alignas(64) atomic_uint refcnt; /* bread holders + pins (bucket lock) */
+    struct smp_sleeplock lock;    /* guards valid and data */
 };
 
 /* Create the cache: nbuf buffers of block_size bytes in
  * smp_bcache_default_buckets(nbuf) buckets.  Returns 0, or:
  *   SMP_EINVAL  nbuf or block_size 0;
- *   SMP_EBUSY   already initialised (smp_bcache_reset first);
+ *   SMP_EBUSY   already initialised (smp_bcache_reset first, bio_debug.h);
  *   SMP_ENOMEM  smp_kalloc failed (or smpmem is not initialised); nothing
  *               is left allocated.
  * Not thread-safe: call before other CPUs use the cache. */
@@ -86,12 +88,6 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
  * (about 4 buffers per bucket), at least SMP_BCACHE_NBUCKET and at most
  * SMP_BCACHE_NBUCKET_MAX: 31 for xv6's 30 buffers, 131 for 512. */
 unsigned smp_bcache_default_buckets(unsigned nbuf);
-
-/* Tear the cache down, giving its memory back to smp_kfree and forgetting
- * its locks in the report.  SMP_EBUSY (and nothing changes) if a buffer is
- * held or pinned; 0 otherwise (also when there is no cache).  Not
- * thread-safe.  Call before smp_pmm_reset. */
-int smp_bcache_reset(void);
 
 /* Block blockno of dev, locked, with its contents.  NULL iff dev is not
  * registered, blockno >= its nblocks, its block size differs from the
@@ -119,7 +115,8 @@ void smp_brelse(struct smp_buf *b);
 void smp_bpin(struct smp_buf *b);
 void smp_bunpin(struct smp_buf *b);
 
-/* Statistics and instrumentation (tests, demos, benchmarks). */
+/* Statistics (a kernel may report them; test and reset hooks are in
+ * bio_debug.h). */
 struct smp_bcache_stats {
     unsigned nbuf, nbucket, block_size;
     unsigned busy;             /* buffers with refcnt > 0 now */
@@ -136,13 +133,6 @@ struct smp_bcache_stats {
 /* Snapshot of the statistics.  0, or SMP_EINVAL if there is no cache. */
 int smp_bcache_stats(struct smp_bcache_stats *out);
 
-/* Zero the counters of smp_bcache_stats. */
-void smp_bcache_stats_reset(void);
-
-/* Number of buffers (in any bucket) whose identity is (dev, blockno): the
- * cache's promise is that this is never above 1.  Takes every lock. */
-unsigned smp_bcache_count(unsigned dev, uint64_t blockno);
-
 /* Walk every bucket under all locks and verify the invariants: each buffer is
  * in exactly one list, in the bucket its identity hashes to, links are
  * consistent, no identity appears twice, refcnt/valid are sane.  0, or a
@@ -153,7 +143,6 @@ int smp_bcache_check(void);
 #define bcache_init          smp_bcache_init
 #define bcache_init_buckets  smp_bcache_init_buckets
 #define bcache_default_buckets smp_bcache_default_buckets
-#define bcache_reset         smp_bcache_reset
 #define bread                smp_bread
 #define bread_err            smp_bread_err
 #define bwrite               smp_bwrite
@@ -161,8 +150,6 @@ int smp_bcache_check(void);
 #define bpin                 smp_bpin
 #define bunpin               smp_bunpin
 #define bcache_stats         smp_bcache_stats
-#define bcache_stats_reset   smp_bcache_stats_reset
-#define bcache_count         smp_bcache_count
 #define bcache_check         smp_bcache_check
 #endif
 

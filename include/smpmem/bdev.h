@@ -45,10 +45,6 @@ int smp_bdev_register(unsigned dev, const struct smp_bdev_ops *ops, void *ctx,
 /* Close (ops->close) and forget device dev.  0, or SMP_ENODEV. */
 int smp_bdev_unregister(unsigned dev);
 
-/* Unregister every device (tests; before smp_pmm_reset, since a RAM disk
- * gives its storage back to kfree). */
-void smp_bdev_reset(void);
-
 /* Whether dev is registered; its geometry (0 if not registered). */
 int smp_bdev_present(unsigned dev);
 unsigned smp_bdev_block_size(unsigned dev);
@@ -77,7 +73,6 @@ int smp_bdev_open_file(unsigned dev, const char *path, unsigned block_size);
 #ifndef SMPMEM_NO_SHORT_NAMES
 #define bdev_register    smp_bdev_register
 #define bdev_unregister  smp_bdev_unregister
-#define bdev_reset       smp_bdev_reset
 #define bdev_present     smp_bdev_present
 #define bdev_block_size  smp_bdev_block_size
 #define bdev_nblocks     smp_bdev_nblocks

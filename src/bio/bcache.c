@@ -1,5 +1,6 @@
 /*
- * The buffer cache (interface and rules for callers: include/smpmem/bcache.h).
+ * The buffer cache: lookup, eviction and release (interface and rules for
+ * callers: include/smpmem/bcache.h; state: bcache_internal.h).
  *
  * Lock order (a CPU takes locks only in this order, never the reverse):
  *   1. "bcache"            the wait lock: a miss that finds every buffer
@@ -7,7 +8,8 @@
  *                          whole-cache walks (stats, count, check);
  *   2. "bcache.bucketN"    bucket locks; a CPU holds at most two on the
  *                          lookup paths, and then takes the lower index
- *                          first (the walks take all, in increasing index);
+ *                          first (the walks and a waiting miss take all, in
+ *                          increasing index);
  *   3. a buffer's sleep-lock guard (sleeplock.c), never held together with
  *      1 or 2: sleep locks are acquired after every spinlock is dropped.
  * The hit path takes only its bucket lock.  A miss drops its bucket lock,
@@ -15,105 +17,72 @@
  * victim: the minimum over the buckets' oldest-free hints, one read per
  * bucket; every buffer only if no hint offers one), then locks the
  * victim's bucket and the target bucket in increasing index and
- * re-validates: the victim must still be in the bucket
- * it was seen in, still be free, and still carry the last_use it was seen
- * with (each release stamps a new, larger value, so a buffer that was
- * taken and released again since the scan, even one that moved away and
- * back, is refused); otherwise the miss scans again.  It also
- * re-checks the target bucket for the block: another CPU may have inserted
- * it between the drop and now.  Every insertion of a block happens under
- * its target bucket lock after such a re-check, so a block is never cached
- * twice; and since no lock is held while scanning, misses on different
- * CPUs run in parallel (two that pick the same victim: one wins the
- * re-validation, the other rescans).
+ * re-validates: the victim must still be in the bucket it was seen in,
+ * still be free, and still carry the last_use it was seen with (each
+ * release stores a larger value, so a buffer that was taken and released
+ * again since the scan, even one that moved away and back, is refused);
+ * otherwise the miss scans again.  It also re-checks the target bucket for
+ * the block: another CPU may have inserted it between the drop and now.
+ * Every insertion of a block happens under its target bucket lock after
+ * such a re-check, so a block is never cached twice; and since no lock is
+ * held while scanning, misses on different CPUs run in parallel (two that
+ * pick the same victim: one wins the re-validation, the other rescans).
  *
  * What each lock protects:
  *   bucket lock   the bucket's list and, for buffers on it: dev, blockno,
  *                 next, prev, and writes of bucket, refcnt and last_use; the
- *                 bucket's statistics.
- *   "bcache"      sleeping for a free buffer (chan = &waiters) and the
- *                 waits counter.
+ *                 bucket's oldest-free hint, waiters count and statistics.
+ *   "bcache"      sleeping for a free buffer (chan = c) and `waits`.
  *   sleep lock    a held buffer's valid flag and data.
- * bucket, refcnt and last_use are atomics so the scan may read them with no
- * lock; they are trusted only after the re-validation under bucket locks.
+ * bucket, refcnt, last_use and the hints are atomics so the victim scan may
+ * read them with no lock; they are trusted only after the re-validation.
  *
- * Waiting for a free buffer (no lost wakeup): the waiter increments
- * `waiters` (seq_cst) under "bcache", re-scans, and sleeps releasing
- * "bcache" atomically.  A releaser stores refcnt = 0 (seq_cst), then reads
- * `waiters`; if nonzero it wakes under "bcache".  In the single total order
- * either the releaser sees the waiter, or the waiter's re-scan sees the free
- * buffer.
+ * What a hit touches: its bucket (lock line; the hint line only when the
+ * hint changes), its buffer, its own CPU's LRU clock, and nothing written
+ * by other CPUs except, once per BCACHE_CLOCK_REFRESH releases on the
+ * CPU, a read of the global epoch (below).  In particular a hit reads no
+ * global waiters word and executes no seq_cst store.
  *
- * LRU by miss epochs: `tick` counts misses (only the miss path writes it);
- * a release to refcnt 0 stamps last_use = max(last_use + 1, tick << 24),
- * and a miss reuses the free buffer with the smallest last_use.  So buffers
- * released in an earlier epoch are evicted first, within an epoch the order
- * is arbitrary (approximate LRU), every release still makes last_use grow
- * (the re-validation above relies on that), and the hit path writes no
- * cache line shared by all CPUs: an exact global tick bumped on every
- * release would bounce between CPUs on every hit.
+ * Waiting for a free buffer (no lost wakeup, by locks alone): the waiter
+ * holds "bcache" from before it announces itself until smp_port_sleep
+ * releases it atomically.  With "bcache" held it visits every bucket under
+ * that bucket's lock: waiters++, then reads the hint (exact under the
+ * lock: non-NULL iff a free buffer is there).  A release that makes a
+ * buffer free does so under its bucket lock and, under the same lock,
+ * reads waiters; if nonzero it takes "bcache" after dropping the bucket
+ * lock and wakes.  For the bucket of that release, the two critical
+ * sections are ordered by the bucket lock: if the release came first the
+ * waiter saw the free buffer and does not sleep; if the waiter came first
+ * the release sees waiters > 0, and its wakeup needs "bcache", which it
+ * gets only once the waiter sleeps (or has stopped waiting).
+ *
+ * LRU by miss epochs, kept per CPU.  `epoch` counts misses (only the miss
+ * path writes it).  Each CPU keeps its view of it in its own clock line:
+ * a miss stores the epoch it made there, and every BCACHE_CLOCK_REFRESH-th
+ * release on the CPU re-reads the global value.  A release to refcnt 0
+ * stamps last_use = view << 24 | (the CPU's release count mod 2^24), or
+ * last_use + 1 if that is not larger, and a miss reuses the free buffer
+ * with the smallest last_use.  How approximate: a release is stamped with
+ * the epoch as of the releasing CPU's last miss or its last refresh,
+ * whichever is later, so it may look older than it is by the misses
+ * other CPUs made during at most BCACHE_CLOCK_REFRESH - 1 releases on
+ * this CPU.  Buffers whose stamps differ in epoch are evicted in that
+ * order; within one epoch, releases on one CPU in their order (up to 2^24
+ * of them), releases on different CPUs in an arbitrary order.  So on one
+ * CPU alone (its misses keep its view current) this is exact LRU.  Every
+ * release still makes last_use grow (the re-validation above relies on
+ * that), and a hit writes no line shared by all CPUs.
  */
-#include "smpmem/bcache.h"
+#include "bcache_internal.h"
 #include "smpmem/bdev.h"
-#include "smpmem/pmm.h"
 #include "smpmem/port.h"
 #include "../base/fmt.h"
 
-#define CACHELINE 64
-#define MAX_BUCKETS 4093
-
-struct bucket {
-    _Alignas(CACHELINE) struct smp_spinlock lock;
-    struct smp_buf *head;          /* most recently inserted first */
-    /* Statistics of lookups for blocks hashing here (under lock). */
-    unsigned long hits, misses, evictions, races;
-    char name[24];                 /* "bcache.bucketN": outlives the lock */
-};
-
-struct bcache {
-    _Alignas(CACHELINE) struct smp_spinlock lock;   /* "bcache": waiting */
-    unsigned nbuf, nbucket, block_size;
-    struct smp_buf *bufs;          /* nbuf buffers, one kalloc block */
-    /* oldest[i]: the free buffer on bucket i's list with the smallest
-     * last_use, or NULL if none is free.  Written under bucket i's lock
-     * and exact whenever that lock is free (every change of a refcnt to or
-     * from 0, and every move, happens under it and updates the hint); read
-     * with no lock by the victim scan.  A dense array of its own, not a
-     * field of the bucket: the scan reads every hint, and a bucket's lock
-     * line is written on every hit. */
-    _Atomic(struct smp_buf *) *oldest;
-    atomic_uint waiters;           /* misses sleeping for a free buffer */
-    unsigned long waits;           /* under lock */
-    _Alignas(CACHELINE) atomic_uint_least64_t tick; /* LRU epoch: misses so far */
-    _Alignas(CACHELINE) atomic_ulong dev_reads, dev_writes, read_errors, write_errors;
-    struct bucket buckets[];       /* nbucket of them */
-};
-
-static struct bcache *cache;
-
 /* ---- helpers ----------------------------------------------------------- */
-
-static int is_prime(unsigned n)
-{
-    if (n < 2)
-        return 0;
-    for (unsigned d = 2; d * d <= n; d++)
-        if (n % d == 0)
-            return 0;
-    return 1;
-}
-
-static unsigned hash_of(const struct bcache *c, unsigned dev, uint64_t blockno)
-{
-    /* Consecutive blocks land in consecutive buckets (a prime count spreads
-     * strided patterns too); devices are offset from each other. */
-    uint64_t key = blockno + (uint64_t)dev * 0x9e3779b1u;
-    return (unsigned)(key % c->nbucket);
-}
 
 static struct bcache *need_cache(const char *who)
 {
-    struct bcache *c = cache;
+    struct bcache *c = smp_bcache_state;
     if (!c)
         smp_panic(who, "buffer cache not initialised");
     return c;
@@ -127,6 +96,33 @@ static struct bcache *check_buf(struct smp_buf *b, const char *who)
     if (p < lo || p >= lo + (uintptr_t)c->nbuf * sizeof *b || (p - lo) % sizeof *b)
         smp_panic_at(who, p, "not a buffer of the buffer cache");
     return c;
+}
+
+static unsigned refs(struct smp_buf *b)
+{
+    return atomic_load_explicit(&b->refcnt, memory_order_relaxed);
+}
+
+/* refcnt and last_use are written only under the bucket lock: a relaxed
+ * store is enough (lock-free readers re-validate under the lock). */
+static void set_refs(struct smp_buf *b, unsigned r)
+{
+    atomic_store_explicit(&b->refcnt, r, memory_order_relaxed);
+}
+
+static uint64_t use_of(struct smp_buf *b)
+{
+    return atomic_load_explicit(&b->last_use, memory_order_relaxed);
+}
+
+static struct smp_buf *hint_of(struct bucket *bk)
+{
+    return atomic_load_explicit(&bk->oldest, memory_order_relaxed);
+}
+
+static void set_hint(struct bucket *bk, struct smp_buf *b)
+{
+    atomic_store_explicit(&bk->oldest, b, memory_order_relaxed);
 }
 
 static void list_remove(struct bucket *bk, struct smp_buf *b)
@@ -173,55 +169,100 @@ static void unlock_pair(struct bcache *c, unsigned i, unsigned j)
         smp_lock_release(&c->buckets[j].lock);
 }
 
-static _Atomic(struct smp_buf *) *oldest_of(struct bcache *c, struct bucket *bk)
-{
-    return &c->oldest[bk - c->buckets];
-}
-
-/* Recompute bk's oldest-free hint from its list; bk->lock held. */
-static void update_oldest(struct bcache *c, struct bucket *bk)
+void smp_bcache_update_oldest(struct bucket *bk)
 {
     struct smp_buf *best = 0;
-    uint64_t best_use = 0;
-    for (struct smp_buf *b = bk->head; b; b = b->next) {
-        if (atomic_load_explicit(&b->refcnt, memory_order_relaxed) != 0)
-            continue;
-        uint64_t use = atomic_load_explicit(&b->last_use, memory_order_relaxed);
-        if (!best || use < best_use) {
+    for (struct smp_buf *b = bk->head; b; b = b->next)
+        if (refs(b) == 0 && (!best || use_of(b) < use_of(best)))
             best = b;
-            best_use = use;
-        }
-    }
-    atomic_store_explicit(oldest_of(c, bk), best, memory_order_relaxed);
+    if (hint_of(bk) != best)
+        set_hint(bk, best);
 }
 
-/* Take a reference to b, found on bk's list; bk->lock held. */
-static void take_ref(struct bcache *c, struct bucket *bk, struct smp_buf *b)
+/* This CPU's LRU clock; call with a spinlock held (interrupts off, so the
+ * CPU id is stable). */
+static struct lru_clock *my_clock(struct bcache *c)
 {
-    if (atomic_fetch_add(&b->refcnt, 1) == 0 &&
-        atomic_load_explicit(oldest_of(c, bk), memory_order_relaxed) == b)
-        update_oldest(c, bk);
+    return &c->clocks[(unsigned)smp_port_cpu_id() % c->nclock];
 }
+
+/* ---- references -------------------------------------------------------- */
+
+/* Take a reference to b, found on bk's list; bk->lock held. */
+static void take_ref(struct bucket *bk, struct smp_buf *b)
+{
+    unsigned r = refs(b);
+    set_refs(b, r + 1);
+    if (r == 0 && hint_of(bk) == b)
+        smp_bcache_update_oldest(bk);
+}
+
+/* Stamp b, just released to refcnt 0 on this CPU; its bucket lock held. */
+static uint64_t stamp_release(struct bcache *c, struct smp_buf *b)
+{
+    struct lru_clock *k = my_clock(c);
+    unsigned n = atomic_load_explicit(&k->releases, memory_order_relaxed) + 1;
+    atomic_store_explicit(&k->releases, n, memory_order_relaxed);
+    uint64_t view = atomic_load_explicit(&k->epoch, memory_order_relaxed);
+    if (n % BCACHE_CLOCK_REFRESH == 0) {
+        uint64_t now = atomic_load_explicit(&c->epoch, memory_order_relaxed);
+        if (now > view)
+            atomic_store_explicit(&k->epoch, view = now, memory_order_relaxed);
+    }
+    uint64_t prev = use_of(b), use = view << 24 | (n & 0xffffff);
+    if (use <= prev)
+        use = prev + 1;
+    atomic_store_explicit(&b->last_use, use, memory_order_relaxed);
+    return use;
+}
+
+/* Drop one reference (brelse, bunpin, failed bread).  The caller no longer
+ * holds b's sleep lock. */
+static void unref(struct bcache *c, struct smp_buf *b, const char *who)
+{
+    /* b is referenced, so it cannot move: its bucket field is stable. */
+    struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
+    smp_lock_acquire(&bk->lock);
+    unsigned r = refs(b);
+    if (r == 0) {
+        smp_lock_release(&bk->lock);
+        smp_panic_at(who, (uintptr_t)b, "buffer has no reference to drop");
+    }
+    set_refs(b, r - 1);
+    int wake = 0;
+    if (r == 1) {
+        uint64_t use = stamp_release(c, b);
+        struct smp_buf *old = hint_of(bk);
+        if (!old || use < use_of(old))
+            set_hint(bk, b);
+        wake = bk->waiters != 0;
+    }
+    smp_lock_release(&bk->lock);
+    if (wake) {
+        smp_lock_acquire(&c->lock);
+        smp_port_wakeup(c);
+        smp_lock_release(&c->lock);
+    }
+}
+
+/* ---- finding a victim -------------------------------------------------- */
 
 /* The free buffer released longest ago, or NULL if all are in use.  Reads
  * refcnt/last_use with no lock: the answer is a candidate to re-validate.
- * Looks at every buffer: used to decide whether to sleep, and when the
- * bucket hints (pick_victim) offer nothing. */
+ * Looks at every buffer: used when the bucket hints offer nothing. */
 static struct smp_buf *scan_all(struct bcache *c, uint64_t *seen_use)
 {
     struct smp_buf *best = 0;
-    uint64_t best_use = 0;
     for (unsigned i = 0; i < c->nbuf; i++) {
         struct smp_buf *b = &c->bufs[i];
-        if (atomic_load(&b->refcnt) != 0)
+        if (refs(b) != 0)
             continue;
-        uint64_t use = atomic_load_explicit(&b->last_use, memory_order_relaxed);
-        if (!best || use < best_use) {
+        uint64_t use = use_of(b);
+        if (!best || use < *seen_use) {
             best = b;
-            best_use = use;
+            *seen_use = use;
         }
     }
-    *seen_use = best_use;
     return best;
 }
 
@@ -233,72 +274,73 @@ static struct smp_buf *scan_all(struct bcache *c, uint64_t *seen_use)
 static struct smp_buf *pick_victim(struct bcache *c, uint64_t *seen_use)
 {
     struct smp_buf *best = 0;
-    uint64_t best_use = 0;
     for (unsigned i = 0; i < c->nbucket; i++) {
-        struct smp_buf *b = atomic_load_explicit(&c->oldest[i], memory_order_relaxed);
-        if (!b || atomic_load(&b->refcnt) != 0)
+        struct smp_buf *b = hint_of(&c->buckets[i]);
+        if (!b || refs(b) != 0)
             continue;
-        uint64_t use = atomic_load_explicit(&b->last_use, memory_order_relaxed);
-        if (!best || use < best_use) {
+        uint64_t use = use_of(b);
+        if (!best || use < *seen_use) {
             best = b;
-            best_use = use;
+            *seen_use = use;
         }
     }
-    if (!best)
-        return scan_all(c, seen_use);
-    *seen_use = best_use;
-    return best;
+    return best ? best : scan_all(c, seen_use);
 }
 
-/* Drop one reference (brelse, bunpin, failed bread).  The caller no longer
- * holds b's sleep lock. */
-static void unref(struct bcache *c, struct smp_buf *b, const char *who)
+/* Sleep until some buffer may be free (protocol: the comment at the top).
+ * Takes "bcache", then each bucket lock alone; none held on entry. */
+static void wait_for_free(struct bcache *c)
 {
-    struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
-    smp_lock_acquire(&bk->lock);
-    unsigned r = atomic_load_explicit(&b->refcnt, memory_order_relaxed);
-    if (r == 0) {
+    smp_lock_acquire(&c->lock);
+    int any_free = 0;
+    for (unsigned i = 0; i < c->nbucket; i++) {
+        struct bucket *bk = &c->buckets[i];
+        smp_lock_acquire(&bk->lock);
+        bk->waiters++;
+        any_free |= hint_of(bk) != 0;
         smp_lock_release(&bk->lock);
-        smp_panic_at(who, (uintptr_t)b, "buffer has no reference to drop");
     }
-    if (r == 1) {
-        uint64_t prev = atomic_load_explicit(&b->last_use, memory_order_relaxed);
-        uint64_t now = (uint64_t)atomic_load_explicit(&c->tick, memory_order_relaxed) << 24;
-        uint64_t use = now > prev ? now : prev + 1;
-        atomic_store_explicit(&b->last_use, use, memory_order_relaxed);
-        struct smp_buf *old = atomic_load_explicit(oldest_of(c, bk), memory_order_relaxed);
-        if (!old || use < atomic_load_explicit(&old->last_use, memory_order_relaxed))
-            atomic_store_explicit(oldest_of(c, bk), b, memory_order_relaxed);
+    if (!any_free) {
+        c->waits++;
+        smp_port_sleep(c, &c->lock);
     }
-    atomic_store(&b->refcnt, r - 1);            /* seq_cst: see the header */
-    smp_lock_release(&bk->lock);
-    if (r == 1 && atomic_load(&c->waiters)) {
-        smp_lock_acquire(&c->lock);
-        smp_port_wakeup(&c->waiters);
-        smp_lock_release(&c->lock);
+    for (unsigned i = 0; i < c->nbucket; i++) {
+        struct bucket *bk = &c->buckets[i];
+        smp_lock_acquire(&bk->lock);
+        bk->waiters--;
+        smp_lock_release(&bk->lock);
     }
+    smp_lock_release(&c->lock);
+}
+
+/* Make free buffer v (on bucket vb, both bucket locks held) cache
+ * (dev, blockno) in bucket h, referenced once. */
+static void claim(struct bcache *c, struct smp_buf *v, unsigned vb, unsigned h, unsigned dev,
+                  uint64_t blockno)
+{
+    struct bucket *bk = &c->buckets[h], *from = &c->buckets[vb];
+    bk->misses++;
+    if (v->dev != SMP_BCACHE_NODEV)
+        bk->evictions++;
+    /* A new epoch, and this CPU's view of it. */
+    uint64_t e = atomic_fetch_add_explicit(&c->epoch, 1, memory_order_relaxed) + 1;
+    atomic_store_explicit(&my_clock(c)->epoch, e, memory_order_relaxed);
+    list_remove(from, v);
+    v->dev = dev;
+    v->blockno = blockno;
+    v->valid = 0;   /* free buffer: no sleep-lock holder to race */
+    set_refs(v, 1);
+    atomic_store_explicit(&v->bucket, h, memory_order_relaxed);
+    list_push(bk, v);
+    if (hint_of(from) == v)
+        smp_bcache_update_oldest(from);   /* v was vb's oldest free buffer */
 }
 
 /* ---- the lookup: a referenced buffer for (dev, blockno), sleep-locked --- */
 
-/* Sleep until some buffer may be free.  Takes "bcache" with no bucket lock
- * held. */
-static void wait_for_free(struct bcache *c)
-{
-    smp_lock_acquire(&c->lock);
-    uint64_t use;
-    atomic_fetch_add(&c->waiters, 1);
-    if (!scan_all(c, &use)) {
-        c->waits++;
-        smp_port_sleep(&c->waiters, &c->lock);
-    }
-    atomic_fetch_sub(&c->waiters, 1);
-    smp_lock_release(&c->lock);
-}
-
 static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
 {
-    unsigned h = hash_of(c, dev, blockno);
+    unsigned h = bcache_hash(c, dev, blockno);
     struct bucket *bk = &c->buckets[h];
     struct smp_buf *b;
 
@@ -306,7 +348,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
     smp_lock_acquire(&bk->lock);
     b = lookup(bk, dev, blockno);
     if (b) {
-        take_ref(c, bk, b);
+        take_ref(bk, b);
         bk->hits++;
         smp_lock_release(&bk->lock);
         smp_sleeplock_acquire(&b->lock);
@@ -316,54 +358,32 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
 
     /* Miss path: scan unlocked, then validate under both bucket locks. */
     for (;;) {
-        uint64_t seen_use;
+        uint64_t seen_use = 0;
         struct smp_buf *v = pick_victim(c, &seen_use);
+        unsigned vb = v ? atomic_load_explicit(&v->bucket, memory_order_relaxed) : h;
+        lock_pair(c, vb, h);
+        b = lookup(bk, dev, blockno);
+        if (b) {
+            /* Another CPU missed the same block and inserted it first. */
+            take_ref(bk, b);
+            bk->races++;
+            unlock_pair(c, vb, h);
+            break;
+        }
         if (!v) {
+            unlock_pair(c, vb, h);
             wait_for_free(c);
-            /* Buffers were released, or the block was inserted meanwhile. */
-            smp_lock_acquire(&bk->lock);
-            b = lookup(bk, dev, blockno);
-            if (b) {
-                take_ref(c, bk, b);
-                bk->races++;
-                smp_lock_release(&bk->lock);
-                break;
-            }
-            smp_lock_release(&bk->lock);
             continue;
         }
-        unsigned vb = atomic_load_explicit(&v->bucket, memory_order_relaxed);
-        lock_pair(c, vb, h);
-        if (atomic_load_explicit(&v->bucket, memory_order_relaxed) != vb ||
-            atomic_load(&v->refcnt) != 0 ||
-            atomic_load_explicit(&v->last_use, memory_order_relaxed) != seen_use) {
+        if (atomic_load_explicit(&v->bucket, memory_order_relaxed) != vb || refs(v) != 0 ||
+            use_of(v) != seen_use) {
             /* Since the scan, another miss moved it, a hit took it, or it
              * was used and released again (possibly after moving away and
              * back): it is no longer the least recently used. */
             unlock_pair(c, vb, h);
             continue;
         }
-        b = lookup(bk, dev, blockno);
-        if (b) {
-            /* Another CPU missed the same block and inserted it first. */
-            take_ref(c, bk, b);
-            bk->races++;
-            unlock_pair(c, vb, h);
-            break;
-        }
-        bk->misses++;
-        atomic_fetch_add_explicit(&c->tick, 1, memory_order_relaxed);   /* a new LRU epoch */
-        if (v->dev != SMP_BCACHE_NODEV)
-            bk->evictions++;
-        list_remove(&c->buckets[vb], v);
-        v->dev = dev;
-        v->blockno = blockno;
-        v->valid = 0;   /* free buffer: no sleep-lock holder to race */
-        atomic_store(&v->refcnt, 1);
-        atomic_store_explicit(&v->bucket, h, memory_order_relaxed);
-        list_push(bk, v);
-        if (atomic_load_explicit(&c->oldest[vb], memory_order_relaxed) == v)
-            update_oldest(c, &c->buckets[vb]);    /* v was vb's oldest free buffer */
+        claim(c, v, vb, h, dev, blockno);
         unlock_pair(c, vb, h);
         b = v;
         break;
@@ -442,11 +462,11 @@ void smp_bpin(struct smp_buf *b)
     struct bcache *c = check_buf(b, "bpin");
     struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
     smp_lock_acquire(&bk->lock);
-    if (atomic_load_explicit(&b->refcnt, memory_order_relaxed) == 0) {
+    if (refs(b) == 0) {
         smp_lock_release(&bk->lock);
         smp_panic_at("bpin", (uintptr_t)b, "buffer not held: pin it while holding it");
     }
-    atomic_fetch_add(&b->refcnt, 1);
+    set_refs(b, refs(b) + 1);
     smp_lock_release(&bk->lock);
 }
 
@@ -454,257 +474,4 @@ void smp_bunpin(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "bunpin");
     unref(c, b, "bunpin");
-}
-
-/* ---- setup and teardown ------------------------------------------------ */
-
-static void free_cache(struct bcache *c)
-{
-    smp_kfree((void *)c->oldest);
-    if (c->bufs) {
-        for (unsigned i = 0; i < c->nbuf; i++)
-            smp_kfree(c->bufs[i].data);
-        smp_kfree(c->bufs);
-    }
-    smp_lock_forget_range(c, (char *)c + sizeof *c + c->nbucket * sizeof(struct bucket));
-    smp_kfree(c);
-}
-
-int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket)
-{
-    if (nbuf == 0 || block_size == 0 || nbucket > MAX_BUCKETS || !is_prime(nbucket))
-        return SMP_EINVAL;
-    if (cache)
-        return SMP_EBUSY;
-    struct bcache *c = smp_kalloc(sizeof *c + nbucket * sizeof(struct bucket));
-    if (!c)
-        return SMP_ENOMEM;
-    c->nbuf = nbuf;
-    c->nbucket = nbucket;
-    c->block_size = block_size;
-    c->bufs = 0;
-    c->oldest = 0;
-    atomic_init(&c->waiters, 0);
-    c->waits = 0;
-    atomic_init(&c->tick, 0);
-    atomic_init(&c->dev_reads, 0);
-    atomic_init(&c->dev_writes, 0);
-    atomic_init(&c->read_errors, 0);
-    atomic_init(&c->write_errors, 0);
-    smp_lock_init(&c->lock, "bcache");
-    for (unsigned i = 0; i < nbucket; i++) {
-        struct bucket *bk = &c->buckets[i];
-        smp_fmt_name(bk->name, sizeof bk->name, "bcache.bucket", i);
-        bk->head = 0;
-        bk->hits = bk->misses = bk->evictions = bk->races = 0;
-        smp_lock_init(&bk->lock, bk->name);
-    }
-    c->oldest = smp_kalloc(nbucket * sizeof *c->oldest);
-    c->bufs = smp_kalloc((size_t)nbuf * sizeof(struct smp_buf));
-    if (!c->bufs || !c->oldest) {
-        free_cache(c);
-        return SMP_ENOMEM;
-    }
-    for (unsigned i = 0; i < nbucket; i++)
-        atomic_init(&c->oldest[i], (struct smp_buf *)0);
-    for (unsigned i = 0; i < nbuf; i++)
-        c->bufs[i].data = 0;
-    for (unsigned i = 0; i < nbuf; i++) {
-        struct smp_buf *b = &c->bufs[i];
-        b->data = smp_kalloc(block_size);
-        if (!b->data) {
-            free_cache(c);
-            return SMP_ENOMEM;
-        }
-        /* Free buffers cache nothing; spread them so early misses do not
-         * all lock one bucket.  NODEV never matches a lookup (bread checks
-         * that dev is registered, and dev < SMP_BDEV_MAX). */
-        b->dev = SMP_BCACHE_NODEV;
-        b->blockno = i;
-        atomic_init(&b->bucket, i % nbucket);
-        atomic_init(&b->refcnt, 0);
-        atomic_init(&b->last_use, 0);
-        b->valid = 0;
-        smp_sleeplock_init(&b->lock, "buffer");
-        list_push(&c->buckets[i % nbucket], b);
-    }
-    for (unsigned i = 0; i < nbucket; i++)
-        update_oldest(c, &c->buckets[i]);
-    cache = c;
-    return 0;
-}
-
-unsigned smp_bcache_default_buckets(unsigned nbuf)
-{
-    unsigned want = nbuf / 4 > SMP_BCACHE_NBUCKET ? nbuf / 4 : SMP_BCACHE_NBUCKET;
-    if (want > SMP_BCACHE_NBUCKET_MAX)
-        want = SMP_BCACHE_NBUCKET_MAX;
-    while (!is_prime(want))
-        want++;
-    return want;
-}
-
-int smp_bcache_init(unsigned nbuf, unsigned block_size)
-{
-    return smp_bcache_init_buckets(nbuf, block_size, smp_bcache_default_buckets(nbuf));
-}
-
-int smp_bcache_reset(void)
-{
-    struct bcache *c = cache;
-    if (!c)
-        return 0;
-    for (unsigned i = 0; i < c->nbuf; i++)
-        if (atomic_load(&c->bufs[i].refcnt))
-            return SMP_EBUSY;
-    cache = 0;
-    free_cache(c);
-    return 0;
-}
-
-/* ---- statistics and checks --------------------------------------------- */
-
-static void lock_all(struct bcache *c)
-{
-    smp_lock_acquire(&c->lock);
-    for (unsigned i = 0; i < c->nbucket; i++)
-        smp_lock_acquire(&c->buckets[i].lock);
-}
-
-static void unlock_all(struct bcache *c)
-{
-    for (unsigned i = c->nbucket; i-- > 0;)
-        smp_lock_release(&c->buckets[i].lock);
-    smp_lock_release(&c->lock);
-}
-
-int smp_bcache_stats(struct smp_bcache_stats *out)
-{
-    struct bcache *c = cache;
-    if (!c || !out)
-        return SMP_EINVAL;
-    lock_all(c);
-    out->nbuf = c->nbuf;
-    out->nbucket = c->nbucket;
-    out->block_size = c->block_size;
-    out->busy = 0;
-    for (unsigned i = 0; i < c->nbuf; i++)
-        out->busy += atomic_load(&c->bufs[i].refcnt) != 0;
-    out->hits = out->misses = out->evictions = out->races = 0;
-    for (unsigned i = 0; i < c->nbucket; i++) {
-        struct bucket *bk = &c->buckets[i];
-        out->hits += bk->hits + bk->races;
-        out->misses += bk->misses;
-        out->evictions += bk->evictions;
-        out->races += bk->races;
-    }
-    out->waits = c->waits;
-    out->dev_reads = atomic_load(&c->dev_reads);
-    out->dev_writes = atomic_load(&c->dev_writes);
-    out->read_errors = atomic_load(&c->read_errors);
-    out->write_errors = atomic_load(&c->write_errors);
-    unlock_all(c);
-    return 0;
-}
-
-void smp_bcache_stats_reset(void)
-{
-    struct bcache *c = cache;
-    if (!c)
-        return;
-    lock_all(c);
-    for (unsigned i = 0; i < c->nbucket; i++) {
-        struct bucket *bk = &c->buckets[i];
-        bk->hits = bk->misses = bk->evictions = bk->races = 0;
-    }
-    c->waits = 0;
-    atomic_store(&c->dev_reads, 0);
-    atomic_store(&c->dev_writes, 0);
-    atomic_store(&c->read_errors, 0);
-    atomic_store(&c->write_errors, 0);
-    unlock_all(c);
-}
-
-unsigned smp_bcache_count(unsigned dev, uint64_t blockno)
-{
-    struct bcache *c = cache;
-    if (!c)
-        return 0;
-    unsigned n = 0;
-    lock_all(c);
-    for (unsigned i = 0; i < c->nbucket; i++)
-        for (struct smp_buf *b = c->buckets[i].head; b; b = b->next)
-            n += b->dev == dev && b->blockno == blockno;
-    unlock_all(c);
-    return n;
-}
-
-static int violation(struct smp_buf *b, unsigned bucket, const char *reason)
-{
-    char line[160];
-    struct smp_fmt f;
-    smp_fmt_init_lines(&f, line, sizeof line);
-    smp_fmt_str(&f, "bcache_check: bucket ");
-    smp_fmt_dec(&f, bucket);
-    smp_fmt_str(&f, " buffer ");
-    smp_fmt_hex(&f, (uintptr_t)b);
-    smp_fmt_str(&f, ": ");
-    smp_fmt_str(&f, reason);
-    smp_fmt_str(&f, "\n");
-    return -1;
-}
-
-int smp_bcache_check(void)
-{
-    struct bcache *c = cache;
-    if (!c)
-        return 0;
-    int bad = 0;
-    unsigned seen = 0;
-    lock_all(c);
-    for (unsigned i = 0; i < c->nbucket && !bad; i++) {
-        struct smp_buf *prev = 0;
-        for (struct smp_buf *b = c->buckets[i].head; b && !bad; prev = b, b = b->next) {
-            uintptr_t off = (uintptr_t)b - (uintptr_t)c->bufs;
-            if ((uintptr_t)b < (uintptr_t)c->bufs || off % sizeof *b ||
-                off / sizeof *b >= c->nbuf)
-                bad = violation(b, i, "list holds something that is not a buffer");
-            else if (++seen > c->nbuf)
-                bad = violation(b, i, "lists hold more entries than buffers (cycle?)");
-            else if (b->prev != prev)
-                bad = violation(b, i, "prev link does not match the list");
-            else if (atomic_load_explicit(&b->bucket, memory_order_relaxed) != i)
-                bad = violation(b, i, "bucket field names another bucket");
-            else if (b->dev != SMP_BCACHE_NODEV && hash_of(c, b->dev, b->blockno) != i)
-                bad = violation(b, i, "identity hashes to another bucket");
-            else if (b->dev == SMP_BCACHE_NODEV && atomic_load(&b->refcnt))
-                bad = violation(b, i, "a buffer caching nothing is referenced");
-            else if (b->dev != SMP_BCACHE_NODEV)
-                for (struct smp_buf *o = b->next; o && !bad; o = o->next)
-                    if (o->dev == b->dev && o->blockno == b->blockno)
-                        bad = violation(o, i, "block cached twice");
-        }
-        /* The hint: the free buffer of the list with the smallest
-         * last_use (any one of them on a tie), or NULL iff none is free. */
-        struct smp_buf *hint = atomic_load_explicit(&c->oldest[i], memory_order_relaxed);
-        struct smp_buf *min = 0;
-        int on_list = 0;
-        for (struct smp_buf *b = c->buckets[i].head; b && !bad; b = b->next) {
-            on_list |= b == hint;
-            if (atomic_load(&b->refcnt) == 0 &&
-                (!min || atomic_load(&b->last_use) < atomic_load(&min->last_use)))
-                min = b;
-        }
-        if (bad)
-            break;
-        if (!min != !hint)
-            bad = violation(hint, i, min ? "oldest-free hint missing" : "oldest-free hint set, none free");
-        else if (hint && (!on_list || atomic_load(&hint->refcnt) != 0 ||
-                          atomic_load(&hint->last_use) != atomic_load(&min->last_use)))
-            bad = violation(hint, i, "oldest-free hint is not the least recently released free buffer");
-    }
-    if (!bad && seen != c->nbuf)
-        bad = violation(0, 0, "buffers missing from the bucket lists");
-    unlock_all(c);
-    return bad;
 }

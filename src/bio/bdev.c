@@ -9,6 +9,7 @@
  */
 #include <stdatomic.h>
 #include "smpmem/bdev.h"
+#include "smpmem/bio_debug.h"
 #include "smpmem/port.h"
 
 struct dev_entry {

@@ -1,0 +1,46 @@
+/*
+ * Test, reset and instrumentation hooks of the buffer cache and the block
+ * devices.  Kernel code includes bcache.h / bdev.h only; tests, benchmarks
+ * and the demo include this header as well.
+ *
+ * None of these calls is needed to run a kernel: they tear state down so a
+ * hosted program can start over, zero counters between measurements, or
+ * count what the cache promises never exceeds 1.
+ */
+#ifndef SMPMEM_BIO_DEBUG_H
+#define SMPMEM_BIO_DEBUG_H
+
+#include <stdint.h>
+#include "bcache.h"
+#include "bdev.h"
+
+/* A CPU's view of the LRU epoch is refreshed by its own misses and once
+ * per this many of its releases (src/bio/bcache.c says what that bounds).
+ * Tests use it to make a CPU's view current without a miss. */
+#define SMP_BCACHE_CLOCK_REFRESH 64
+
+/* Tear the cache down, giving its memory back to smp_kfree and forgetting
+ * its locks in the report.  SMP_EBUSY (and nothing changes) if a buffer is
+ * held or pinned; 0 otherwise (also when there is no cache).  Not
+ * thread-safe.  Call before smp_pmm_reset. */
+int smp_bcache_reset(void);
+
+/* Zero the counters of smp_bcache_stats.  Takes every cache lock. */
+void smp_bcache_stats_reset(void);
+
+/* Number of buffers (in any bucket) whose identity is (dev, blockno): the
+ * cache's promise is that this is never above 1.  Takes every lock. */
+unsigned smp_bcache_count(unsigned dev, uint64_t blockno);
+
+/* Unregister every device (before smp_pmm_reset, since a RAM disk gives
+ * its storage back to kfree).  Not thread-safe. */
+void smp_bdev_reset(void);
+
+#ifndef SMPMEM_NO_SHORT_NAMES
+#define bcache_reset         smp_bcache_reset
+#define bcache_stats_reset   smp_bcache_stats_reset
+#define bcache_count         smp_bcache_count
+#define bdev_reset           smp_bdev_reset
+#endif
+
+#endif

@@ -1,0 +1,273 @@
+/* The buffer cache's eviction order and its self-checks: on one CPU a miss
+ * evicts exactly the least recently released free buffer, in a seeded
+ * random release order; a CPU that only hits makes its view of the LRU
+ * epoch current within SMP_BCACHE_CLOCK_REFRESH releases, so its buffers
+ * are not evicted ahead of older ones; misses sleeping for a buffer keep
+ * every invariant and resume on a release; the statistics count exactly;
+ * and bcache_check reports each kind of corruption it promises to. */
+#define _GNU_SOURCE
+#include "harness.h"
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <smpmem/bcache.h>
+#include <smpmem/bdev.h>
+#include <smpmem/bio_debug.h>
+#include <smpmem/pmm.h>
+
+#define MiB (1UL << 20)
+#define REGION (64 * MiB)
+#define BSIZE 512u
+#define NCPU 4
+#define DEV 0
+#define NBLOCKS 512
+
+static char *region;
+
+static int setup(unsigned nbuf)
+{
+    region = region_map(REGION, 0);
+    if (pmm_init(region, region + REGION, NCPU) != 0 || bcache_init(nbuf, BSIZE) != 0)
+        return -1;
+    return ramdisk_create(DEV, NBLOCKS, BSIZE);
+}
+
+static void teardown(void)
+{
+    CHECK(bcache_check() == 0, "cache invariants at teardown");
+    CHECK(bcache_reset() == 0, "no buffer held at teardown");
+    bdev_reset();
+    CHECK(pmm_check() == 0, "pmm invariants");
+    pmm_reset();
+    region_unmap(region, REGION, 0);
+}
+
+/* bread + brelse; returns the buffer (for identity checks only). */
+static struct buf *touch(uint64_t blk)
+{
+    struct buf *b = bread(DEV, blk);
+    if (b)
+        brelse(b);
+    return b;
+}
+
+/* ---- 1. one CPU: exact LRU ---- */
+
+#define LRU_BUFS 8
+
+TEST(one_cpu_evicts_in_release_order)
+{
+    REQUIRE(setup(LRU_BUFS) == 0, "setup");
+    struct rng g = rng_for(1);
+    for (int round = 0; round < 20 && !test_failures(); round++) {
+        /* Cache LRU_BUFS blocks, then release them again in a random
+         * order with no miss in between (one epoch). */
+        uint64_t base = 16 * (uint64_t)round;
+        uint64_t order[LRU_BUFS];
+        for (unsigned i = 0; i < LRU_BUFS; i++) {
+            REQUIRE(touch(base + i), "fill %u", i);
+            order[i] = base + i;
+        }
+        for (unsigned i = LRU_BUFS - 1; i > 0; i--) {
+            unsigned j = (unsigned)rng_below(&g, i + 1);
+            uint64_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (unsigned i = 0; i < LRU_BUFS; i++)
+            REQUIRE(touch(order[i]), "touch");
+        /* Each miss evicts the next one in that order, and nothing else. */
+        for (unsigned i = 0; i < LRU_BUFS; i++) {
+            REQUIRE(touch(base + LRU_BUFS + i), "miss %u", i);
+            CHECK(bcache_count(DEV, order[i]) == 0,
+                  "round %d miss %u: block %llu (released %u-th) not evicted", round, i,
+                  (unsigned long long)order[i], i);
+            for (unsigned k = i + 1; k < LRU_BUFS; k++)
+                CHECK(bcache_count(DEV, order[k]) == 1,
+                      "round %d miss %u: block %llu evicted too early", round, i,
+                      (unsigned long long)order[k]);
+        }
+        CHECK(bcache_check() == 0, "invariants");
+    }
+    teardown();
+}
+
+/* ---- 2. a CPU that only hits: its view of the epoch catches up ---- */
+
+#define X_BLOCK 10
+#define Y_BLOCK 20     /* Y_BLOCK .. Y_BLOCK + 2 */
+#define Z_BLOCK 30
+
+static void view_worker(int cpu, void *arg)
+{
+    atomic_long *bad = arg;
+    if (cpu == 1)
+        *bad += !touch(X_BLOCK);                 /* miss on CPU 1 */
+    cpus_barrier();
+    if (cpu == 0)
+        for (uint64_t k = 0; k < 3; k++)
+            *bad += !touch(Y_BLOCK + k);         /* three later misses on CPU 0 */
+    cpus_barrier();
+    if (cpu == 1)
+        /* Hits only, after those misses: within REFRESH releases CPU 1's
+         * stamps carry an epoch at least as new as theirs. */
+        for (int k = 0; k < SMP_BCACHE_CLOCK_REFRESH + 1; k++)
+            *bad += !touch(X_BLOCK);
+    cpus_barrier();
+    if (cpu == 0)
+        *bad += !touch(Z_BLOCK);                 /* evicts the oldest: Y */
+}
+
+TEST(hits_on_another_cpu_keep_a_block_young)
+{
+    REQUIRE(setup(4) == 0, "setup");
+    static atomic_long bad;
+    atomic_store(&bad, 0);
+    run_on_cpus(2, view_worker, &bad);
+    CHECK(atomic_load(&bad) == 0, "reads failed");
+    CHECK(bcache_count(DEV, X_BLOCK) == 1, "X, hit %d times after the misses, was evicted",
+          SMP_BCACHE_CLOCK_REFRESH + 1);
+    CHECK(bcache_count(DEV, Y_BLOCK) == 0, "the least recently released block (Y0) stayed");
+    CHECK(bcache_count(DEV, Y_BLOCK + 1) == 1 && bcache_count(DEV, Y_BLOCK + 2) == 1 &&
+          bcache_count(DEV, Z_BLOCK) == 1, "Y1, Y2, Z cached");
+    teardown();
+}
+
+/* ---- 3. misses sleeping for a buffer ---- */
+
+#define WAIT_BUFS 2
+
+struct wait_ctx {
+    struct buf *held[WAIT_BUFS];
+    atomic_int released;
+    atomic_long bad;
+    int check_while_waiting;
+};
+
+static unsigned long waits_now(void)
+{
+    struct smp_bcache_stats st;
+    return bcache_stats(&st) == 0 ? st.waits : 0;
+}
+
+static void wait_worker(int cpu, void *arg)
+{
+    struct wait_ctx *x = arg;
+    if (cpu == 0)
+        for (int i = 0; i < WAIT_BUFS; i++)
+            if (!(x->held[i] = bread(DEV, (uint64_t)i)))
+                atomic_fetch_add(&x->bad, 1);
+    cpus_barrier();                       /* every buffer is held now */
+    if (cpu != 0) {
+        struct buf *b = bread(DEV, 100 + (uint64_t)cpu);
+        if (!b || atomic_load(&x->released) == 0)
+            atomic_fetch_add(&x->bad, 1);
+        if (b)
+            brelse(b);
+        return;
+    }
+    /* Poll (no sleeping) until every other CPU's miss sleeps. */
+    while (waits_now() < NCPU - 1)
+        sched_yield();
+    /* Sleeping misses are counted in every bucket, consistently. */
+    x->check_while_waiting = bcache_check();
+    atomic_store(&x->released, 1);
+    for (int i = 0; i < WAIT_BUFS; i++)
+        if (x->held[i])
+            brelse(x->held[i]);
+}
+
+TEST(sleeping_misses_keep_invariants_and_resume)
+{
+    REQUIRE(setup(WAIT_BUFS) == 0, "setup");
+    static struct wait_ctx x;
+    for (long r = 0; r < scaled(30) && !test_failures(); r++) {
+        memset(&x, 0, sizeof x);
+        bcache_stats_reset();
+        run_on_cpus(NCPU, wait_worker, &x);
+        CHECK(atomic_load(&x.bad) == 0, "round %ld: a miss got through without a release", r);
+        CHECK(x.check_while_waiting == 0, "round %ld: bcache_check failed while misses slept", r);
+        CHECK(bcache_check() == 0, "round %ld: invariants after", r);
+    }
+    teardown();
+}
+
+/* ---- 4. statistics count exactly ---- */
+
+TEST(statistics_count_exactly)
+{
+    REQUIRE(setup(8) == 0, "setup");
+    struct smp_bcache_stats st;
+    for (uint64_t b = 0; b < 8; b++)
+        REQUIRE(touch(b), "fill");
+    for (uint64_t b = 0; b < 8; b++)
+        REQUIRE(touch(b), "hit");
+    for (uint64_t b = 8; b < 12; b++)
+        REQUIRE(touch(b), "evict");
+    struct buf *held = bread(DEV, 8);
+    REQUIRE(held, "hold one");
+    REQUIRE(bcache_stats(&st) == 0, "stats");
+    CHECK(st.misses == 12 && st.hits == 9 && st.evictions == 4 && st.races == 0,
+          "misses %lu hits %lu evictions %lu races %lu", st.misses, st.hits, st.evictions,
+          st.races);
+    CHECK(st.dev_reads == 12 && st.dev_writes == 0 && st.busy == 1 && st.waits == 0,
+          "dev_reads %lu dev_writes %lu busy %u waits %lu", st.dev_reads, st.dev_writes,
+          st.busy, st.waits);
+    CHECK(bwrite(held) == 0, "bwrite");
+    brelse(held);
+    bcache_stats_reset();
+    REQUIRE(bcache_stats(&st) == 0, "stats");
+    CHECK(st.misses == 0 && st.hits == 0 && st.evictions == 0 && st.dev_reads == 0 &&
+          st.dev_writes == 0 && st.busy == 0 && st.nbuf == 8,
+          "reset zeroes the counters, keeps the geometry");
+    teardown();
+}
+
+/* ---- 5. bcache_check reports corruption ---- */
+
+TEST(check_reports_corruption)
+{
+    REQUIRE(setup(8) == 0, "setup");
+    unsigned nbucket = bcache_default_buckets(8);
+    /* Blocks 0 and nbucket share a bucket; both cached and free. */
+    struct buf *a = touch(0), *b = touch(nbucket), *c = touch(1);
+    REQUIRE(a && b && c && a != b, "fill");
+    REQUIRE(bcache_check() == 0, "clean");
+
+    uint64_t saved = c->blockno;
+    c->blockno = saved + 2;                   /* hashes to another bucket */
+    CHECK(bcache_check() != 0, "identity in the wrong bucket not reported");
+    c->blockno = saved;
+
+    saved = b->blockno;
+    b->blockno = a->blockno;                  /* the same block twice */
+    CHECK(bcache_check() != 0, "a block cached twice not reported");
+    b->blockno = saved;
+
+    /* a was released first: it is its bucket's oldest free buffer.  Make b
+     * look older without moving the hint. */
+    uint64_t ua = atomic_load(&a->last_use), ub = atomic_load(&b->last_use);
+    REQUIRE(ua < ub, "a released before b (%llu, %llu)", (unsigned long long)ua,
+            (unsigned long long)ub);
+    atomic_store(&b->last_use, ua - 1);
+    CHECK(bcache_check() != 0, "a stale oldest-free hint not reported");
+    atomic_store(&b->last_use, (uint64_t)1 << 60);
+    CHECK(bcache_check() != 0, "a stamp from the future not reported");
+    atomic_store(&b->last_use, ub);
+
+    struct buf *next = a->next;
+    a->next = a;                              /* a cycle */
+    CHECK(bcache_check() != 0, "a cycle not reported");
+    a->next = next;
+    CHECK(bcache_check() == 0, "clean again after every repair");
+    teardown();
+}
+
+int main(void)
+{
+    return RUN_TESTS(one_cpu_evicts_in_release_order,
+                     hits_on_another_cpu_keep_a_block_young,
+                     sleeping_misses_keep_invariants_and_resume,
+                     statistics_count_exactly,
+                     check_reports_corruption);
+}
