@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>

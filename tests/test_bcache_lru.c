@@ -14,6 +14,7 @@
 #include <smpmem/bdev.h>
 #include <smpmem/bio_debug.h>
 #include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 
 #define MiB (1UL << 20)
 #define REGION (64 * MiB)

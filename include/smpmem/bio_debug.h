@@ -16,8 +16,11 @@
 
 /* A CPU's view of the LRU epoch is refreshed by its own misses and once
  * per this many of its releases (src/bio/bcache.c says what that bounds).
- * Tests use it to make a CPU's view current without a miss. */
-#define SMP_BCACHE_CLOCK_REFRESH 64
+ * 1: every release reads the epoch, a line only misses write, so hits
+ * still scale; a larger value let a CPU that only hits stamp its buffers
+ * older than blocks released epochs ago, and they were evicted first
+ * (test_bcache's concurrent-miss test saw blocks read twice). */
+#define SMP_BCACHE_CLOCK_REFRESH 1
 
 /* Tear the cache down, giving its memory back to smp_kfree and forgetting
  * its locks in the report.  SMP_EBUSY (and nothing changes) if a buffer is

@@ -38,10 +38,11 @@
  * read them with no lock; they are trusted only after the re-validation.
  *
  * What a hit touches: its bucket (lock line; the hint line only when the
- * hint changes), its buffer, its own CPU's LRU clock, and nothing written
- * by other CPUs except, once per BCACHE_CLOCK_REFRESH releases on the
- * CPU, a read of the global epoch (below).  In particular a hit reads no
- * global waiters word and executes no seq_cst store.
+ * hint changes), its buffer, its own CPU's LRU clock, and a read of the
+ * global epoch, which only misses write (below): with no misses, its line
+ * stays shared by every CPU's cache and a hit writes nothing another CPU
+ * reads.  In particular a hit reads no global waiters word and executes no
+ * seq_cst store.
  *
  * Waiting for a free buffer (no lost wakeup, by locks alone): the waiter
  * holds "bcache" from before it announces itself until smp_port_sleep
@@ -59,7 +60,8 @@
  * LRU by miss epochs, kept per CPU.  `epoch` counts misses (only the miss
  * path writes it).  Each CPU keeps its view of it in its own clock line:
  * a miss stores the epoch it made there, and every BCACHE_CLOCK_REFRESH-th
- * release on the CPU re-reads the global value.  A release to refcnt 0
+ * release on the CPU (every release: bio_debug.h says why) re-reads the
+ * global value.  A release to refcnt 0
  * stamps last_use = view << 24 | (the CPU's release count mod 2^24), or
  * last_use + 1 if that is not larger, and a miss reuses the free buffer
  * with the smallest last_use.  How approximate: a release is stamped with
