@@ -118,15 +118,15 @@ static void warm(int cpu, void *arg)
 static void work(int cpu, void *arg)
 {
     struct run *r = arg;
-    struct bench_rng g = bench_rng_seed(0x1234567ULL * (uint64_t)(cpu + 1));
+    struct prng g = prng_seed(0x1234567ULL, (uint64_t)cpu);
     uint64_t hot0 = (uint64_t)cpu * HOT;
     long bad = 0;
     if (r->work == HITS) {
         for (long i = 0; i < r->ops_per_thread; i++)
-            bad += !one_op(r, hit_block(cpu, bench_rng_next(&g) % HOT), 0);
+            bad += !one_op(r, hit_block(cpu, prng_next(&g) % HOT), 0);
     } else {
         for (long i = 0; i < r->ops_per_thread; i++) {
-            uint64_t x = bench_rng_next(&g);
+            uint64_t x = prng_next(&g);
             if (x % 100 < 90)
                 bad += !one_op(r, hot0 + (x >> 8) % HOT, (x >> 20) % 100 < 5);
             else
