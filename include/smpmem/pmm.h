@@ -65,14 +65,20 @@ size_t smp_pmm_total_pages(void);
  * no other CPU is allocating or freeing. */
 size_t smp_pmm_free_pages(void);
 
-/* Return every page cached on every CPU to the buddy.  Afterwards, with
- * nothing allocated, the buddy holds the region as maximal coalesced blocks. */
+/* Return every object cached in magazines to the slabs, every empty slab
+ * and every page cached on every CPU to the buddy (the world stopped, as
+ * for smp_pmm_check).  Afterwards, with nothing allocated, the buddy holds
+ * the region as maximal coalesced blocks. */
 void smp_pmm_drain(void);
 
 /* Walk all metadata and verify every invariant.  Returns 0, or a negative
  * value after printing (smp_port_write) the first violation with its page
- * address and reason.  Takes every smpmem lock: exact at any time, but it
- * stalls all CPUs while it runs. */
+ * address and reason.  Stops the world (every CPU's caches held through
+ * cross-calls, or their gate locks in the locked build) and takes every
+ * shared allocator lock: exact at any time, but it stalls all CPUs while it
+ * runs.  Like every call that may reach other CPUs (a steal, a reclaim), it
+ * must not be called with a spinlock held that another CPU may spin on with
+ * interrupts off (port.h, smp_port_cross_call). */
 int smp_pmm_check(void);
 
 /* Per-CPU page cache statistics (for demos and benchmarks). */
