@@ -129,6 +129,7 @@ int smp_kalloc_stats(int cpu, struct smp_kalloc_stats *out);
 #define pmm_free_pages   smp_pmm_free_pages
 #define pmm_drain        smp_pmm_drain
 #define pmm_check        smp_pmm_check
+#define pmm_init_flags   smp_pmm_init_flags
 #define kalloc           smp_kalloc
 #define kfree            smp_kfree
 #endif
