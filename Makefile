@@ -62,10 +62,11 @@ $(BUILD)/obj/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h port/hos
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(FREESTANDING) $(SANFLAGS) -c $< -o $@
 
-# The freestanding proof builds the core again with out-of-line port hooks.
-$(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) | tools
+# The freestanding proof builds the core again with out-of-line port hooks,
+# as a kernel does: not position-independent.
+$(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) Makefile | tools
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -c $< -o $@
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -fno-pic -fno-pie -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h support/*.h port/hosted/*.h) | tools
 	@mkdir -p $(dir $@)

@@ -169,9 +169,11 @@ static void steal_from(int cpu, void *arg)
  * other CPU in turn that seems to have blocks of this order. */
 static uint32_t steal(struct smp_pages *pg, int self, unsigned o)
 {
-    struct steal s = { pg, o, 2 * pg->batch[o], 0, { 0 } };
-    if (s.want > STEAL_MAX)
-        s.want = STEAL_MAX;
+    struct steal s;             /* got[] is filled before it is read: no zeroing (and no memset) */
+    s.pg = pg;
+    s.order = o;
+    s.n = 0;
+    s.want = 2 * pg->batch[o] < STEAL_MAX ? 2 * pg->batch[o] : STEAL_MAX;
     for (int k = 1; k < pg->ncpu && !s.n; k++) {
         int v = (self + k) % pg->ncpu;
         if (count_of(&pg->pcp[v], o))      /* a peek: only a hint */
