@@ -9,11 +9,13 @@
  * class lock is taken only after leaving the section.
  */
 #include "magazine.h"
+#include "../base/fmt.h"
 
-static void *pop(struct smp_mag *mag)
+static void *pop(struct smp_objs *o, struct smp_mag *mag)
 {
     void *p = mag->head;
-    mag->head = *(void **)p;
+    mag->head = smp_link_next(o, p);
+    mag->last = p;
     mag->count--;
     return p;
 }
@@ -21,17 +23,19 @@ static void *pop(struct smp_mag *mag)
 void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
 {
     struct smp_obj_cpu *c = &o->cpu[cpu];
-    void *p;
+    void *p = c->loaded[cls].head;
+    if (p)      /* not empty: the fast path found a link that leads outside the region */
+        smp_obj_bad_link(o, c->loaded[cls].last, p);
     if (c->previous[cls].head) {
         struct smp_mag t = c->loaded[cls];
         c->loaded[cls] = c->previous[cls];
         c->previous[cls] = t;
-        p = pop(&c->loaded[cls]);
+        p = pop(o, &c->loaded[cls]);
         smp_section_exit(cpu);
         return p;
     }
     if (smp_depot_get(o, cls, &c->loaded[cls])) {
-        p = pop(&c->loaded[cls]);
+        p = pop(o, &c->loaded[cls]);
         smp_section_exit(cpu);
         return p;
     }
@@ -42,12 +46,12 @@ void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
     if (!n)
         return 0;
     p = chain;
-    chain = *(void **)p;
+    chain = smp_link_next(o, p);
     if (--n) {
         /* Load the rest.  We left the section, so our magazines may have
          * changed meanwhile (an interrupt handler, or we migrated and this
          * is another CPU): fill an empty one or give the batch back. */
-        struct smp_mag fresh = { chain, n };
+        struct smp_mag fresh = { chain, n, 0 };
         cpu = smp_section_enter();
         c = &o->cpu[cpu];
         if (!c->loaded[cls].head) {
@@ -64,13 +68,24 @@ void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
     return p;
 }
 
+_Noreturn void smp_obj_bad_link(const struct smp_objs *o, const void *obj, const void *next)
+{
+    (void)o;
+    (void)next;
+    smp_panic_at("kalloc", (uintptr_t)obj,
+                 "free object corrupted: its free-list link was overwritten while it was free "
+                 "(use after free, or an overflow from the object before it)");
+}
+
 void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p)
 {
     struct smp_obj_cpu *c = &o->cpu[cpu];
+    if (p == c->loaded[cls].head)
+        smp_panic_at("kfree", (uintptr_t)p, "double free: the object is already free in this CPU's cache");
     struct smp_mag full = c->previous[cls];
     c->previous[cls] = c->loaded[cls];
-    *(void **)p = 0;
-    c->loaded[cls] = (struct smp_mag){ p, 1 };
+    smp_link_set(o, p, 0);
+    c->loaded[cls] = (struct smp_mag){ p, 1, 0 };
     if (full.head && smp_depot_put(o, cls, full))
         full.head = 0;
     smp_section_exit(cpu);
@@ -83,7 +98,7 @@ void smp_obj_flush_cpu(struct smp_objs *o, int cpu)
     struct smp_obj_cpu *c = &o->cpu[cpu];
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         struct smp_mag a = c->loaded[cls], b = c->previous[cls];
-        c->loaded[cls] = c->previous[cls] = (struct smp_mag){ 0, 0 };
+        c->loaded[cls] = c->previous[cls] = (struct smp_mag){ 0, 0, 0 };
         if (a.head)
             smp_slab_give_to(o, cls, a.head, a.count, smp_pg_zone_free);
         if (b.head)

@@ -16,9 +16,12 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
     int cpu = smp_section_enter();
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
     void *p = mag->head;
-    if (__builtin_expect(p == 0, 0))
+    /* Empty (NULL) or a corrupt link (outside the region): the slow path
+     * tells which. */
+    if (__builtin_expect((uintptr_t)p - o->base >= o->span, 0))
         return smp_obj_alloc_slow(o, cpu, cls);
-    mag->head = *(void **)p;
+    mag->head = smp_link_get(o, p);
+    mag->last = p;
     mag->count--;
     smp_section_exit(cpu);
     return p;
@@ -30,11 +33,12 @@ SMP_FAST void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
 {
     int cpu = smp_section_enter();
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
-    if (__builtin_expect(mag->count >= o->cap[cls], 0)) {
+    /* Slow: a full magazine, or p freed again on top of it. */
+    if (__builtin_expect(mag->count >= o->cap[cls] || p == mag->head, 0)) {
         smp_obj_free_slow(o, cpu, cls, p);
         return;
     }
-    *(void **)p = mag->head;
+    smp_link_set(o, p, mag->head);
     mag->head = p;
     mag->count++;
     smp_section_exit(cpu);

@@ -77,7 +77,9 @@ static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + S
 struct smp_mag {
     void *head;
     uint32_t count;
+    void *last;                      /* loaded magazines: the object last popped (its link made head) */
 };
+
 
 /* One CPU's magazines: two per class (Bonwick): loaded serves allocs and
  * frees; previous absorbs a full or empty swing so a CPU oscillating at a
@@ -113,13 +115,50 @@ struct smp_depot {
 };
 
 struct smp_objs {
+    /* Read by every kalloc/kfree: one line. */
     struct smp_obj_cpu *cpu;         /* ncpu of them, carved from the region */
+    uintptr_t secret;                /* per-init: free-list links are stored XOR it */
+    uintptr_t base, span;            /* the managed pages (a decoded link lies inside) */
     uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
     struct smp_pages *pg;
     int ncpu;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];
     struct smp_depot depot[SMP_KALLOC_CLASSES];
 };
+
+/*
+ * Hardening (default build).  Free objects are linked through their first
+ * words, stored XOR a per-init secret, and a link is checked before the
+ * object it leads to is handed out: it must decode to NULL or into the
+ * region (one compare replaces the empty-magazine test).  So a stray write
+ * into a freed object (use after free, an overflow from its neighbour) is
+ * reported as corruption of that object -- the magazine remembers the last
+ * object it gave out, whose link that was -- instead of handing out a wild
+ * pointer.  kfree of the object on top of this CPU's magazine (freed twice
+ * in a row, the first free still in the cache) panics as a double free.
+ * The checked build (SMP_CHECKED) catches double frees of any kind.
+ */
+static inline void *smp_link_get(const struct smp_objs *o, const void *obj)
+{
+    return (void *)(*(const uintptr_t *)obj ^ o->secret);
+}
+
+static inline void smp_link_set(const struct smp_objs *o, void *obj, const void *next)
+{
+    *(uintptr_t *)obj = (uintptr_t)next ^ o->secret;
+}
+
+/* A link from obj decoded to next, which is neither NULL nor in the region. */
+_Noreturn void smp_obj_bad_link(const struct smp_objs *o, const void *obj, const void *next);
+
+/* Follow obj's link, checked (slow paths and the slabs). */
+static inline void *smp_link_next(const struct smp_objs *o, const void *obj)
+{
+    void *next = smp_link_get(o, obj);
+    if (__builtin_expect((uintptr_t)next - o->base >= o->span, 0) && next)
+        smp_obj_bad_link(o, obj, next);
+    return next;
+}
 
 /* ---- setup --------------------------------------------------------------- */
 size_t smp_obj_percpu_bytes(int ncpu);

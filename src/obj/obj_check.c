@@ -14,14 +14,32 @@ size_t smp_obj_percpu_bytes(int ncpu)
     return (size_t)ncpu * sizeof(struct smp_obj_cpu);
 }
 
+/* A per-init secret with no entropy source: the region's addresses and
+ * this call's stack address, mixed (splitmix64's finaliser).  It need not be
+ * unguessable: it turns a stray write into a link that fails its check. */
+static uintptr_t make_secret(const struct smp_pages *pg)
+{
+    uint64_t x = (uint64_t)pg->base * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)&x ^
+                 (uint64_t)pg->npages << 32;
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return (uintptr_t)x | 1;     /* never 0: a zero word never decodes to NULL */
+}
+
 void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *percpu_mem)
 {
     o->pg = pg;
+    o->base = pg->base;
+    o->span = pg->span;
+    o->secret = make_secret(pg);
     o->ncpu = ncpu;
     o->cpu = percpu_mem;
     for (int cpu = 0; cpu < ncpu; cpu++)
         for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++)
-            o->cpu[cpu].loaded[cls] = o->cpu[cpu].previous[cls] = (struct smp_mag){ 0, 0 };
+            o->cpu[cpu].loaded[cls] = o->cpu[cpu].previous[cls] = (struct smp_mag){ 0, 0, 0 };
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         size_t n = SMP_MAG_BYTES / smp_class_size(cls);
         o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
@@ -51,7 +69,7 @@ int smp_slab_check_one(struct smp_objs *o, uint32_t idx, struct smp_obj_census *
             return smp_check_fail(pg, idx + k, "slab page's owner tag does not point at its head");
     uintptr_t base = smp_page_addr(pg, idx), top = base + (SMP_PAGE_SIZE << c->order);
     unsigned nfree = 0;
-    for (void *obj = d->owner_ptr; obj; obj = *(void **)obj) {
+    for (void *obj = d->owner_ptr; obj; obj = smp_link_get(o, obj)) {
         uintptr_t a = (uintptr_t)obj;
         if (a < base || a >= top || (a & (c->size - 1)))
             return smp_check_fail(pg, idx, "slab free list holds a foreign or misaligned object");
@@ -97,7 +115,7 @@ static int check_magazine(struct smp_objs *o, unsigned cls, const struct smp_mag
     struct smp_pages *pg = o->pg;
     unsigned n = 0;
     size_t size = smp_class_size(cls);
-    for (void *obj = mag->head; obj; obj = *(void **)obj) {
+    for (void *obj = mag->head; obj; obj = smp_link_get(o, obj)) {
         uintptr_t a = (uintptr_t)obj;
         if (!smp_pg_contains(pg, a))
             return smp_check_fail(pg, SMP_NIL, "magazine holds an address outside the region");

@@ -100,13 +100,13 @@ static unsigned take_locked(struct smp_objs *o, struct smp_slab_class *c, unsign
             void *obj;
             if (d->owner_ptr) {
                 obj = d->owner_ptr;
-                d->owner_ptr = *(void **)obj;
+                d->owner_ptr = smp_link_next(o, obj);
             } else {
                 unsigned u = unused_of(d) - 1;   /* carve never-used objects from the top down */
                 set_unused(d, u);
                 obj = (void *)(base + (uintptr_t)u * c->size);
             }
-            *(void **)obj = head;
+            smp_link_set(o, obj, head);
             head = obj;
             got++;
             d->owner_u32++;
@@ -206,12 +206,12 @@ void smp_slab_give_to(struct smp_objs *o, unsigned cls, void *chain, unsigned n,
     smp_lock_acquire(&c->lock);
     while (chain && n--) {
         void *obj = chain;
-        chain = *(void **)obj;
+        chain = smp_link_next(o, obj);
         uint32_t idx = smp_slab_head(o, (uintptr_t)obj);
         struct smp_page *d = &pg->pages[idx];
         if (list_of(d) == LIST_FULL)
             list_add(pg, &c->partial, idx, LIST_PARTIAL);
-        *(void **)obj = d->owner_ptr;
+        smp_link_set(o, obj, d->owner_ptr);
         d->owner_ptr = obj;
         if (--d->owner_u32 == 0) {
             list_del(pg, &c->partial, idx);
