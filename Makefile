@@ -20,6 +20,12 @@ CPPFLAGS  := -Iinclude
 ifeq ($(LOCKED),1)
 CPPFLAGS  += -DSMP_PERCPU_LOCKED
 endif
+# CHECKED=1: the checked build (src/kalloc/checked.c): redzones, poison,
+# quarantine, double-free detection of any kind; same API.
+CHECKED   ?= 0
+ifeq ($(CHECKED),1)
+CPPFLAGS  += -DSMP_CHECKED
+endif
 # The hosted library inlines the port's hot hooks (see port.h).
 PORT_INLINE := -DSMP_PORT_INLINE='"../../port/hosted/port_inline.h"'
 ifeq ($(SAN),asan)

@@ -8,10 +8,10 @@ total_pass=0; total_fail=0; broken=0
 log=build/check.log
 mkdir -p build; : > "$log"
 
-run_variant() { # toolchain san dir scale [locked]
-    tc=$1; san=$2; dir=$3; scale=$4; locked=${5:-0}
-    echo "=== $tc $san$( [ "$locked" = 1 ] && echo ' (locked per-CPU fallback)') ==="
-    if ! make -s -j"$JOBS" TOOLCHAIN="$tc" SAN="$san" LOCKED="$locked" BUILD="$dir" tests >>"$log" 2>&1; then
+run_variant() { # toolchain san dir scale [locked [checked]]
+    tc=$1; san=$2; dir=$3; scale=$4; locked=${5:-0}; checked=${6:-0}
+    echo "=== $tc $san$( [ "$locked" = 1 ] && echo ' (locked per-CPU fallback)')$( [ "$checked" = 1 ] && echo ' (checked build)') ==="
+    if ! make -s -j"$JOBS" TOOLCHAIN="$tc" SAN="$san" LOCKED="$locked" CHECKED="$checked" BUILD="$dir" tests >>"$log" 2>&1; then
         echo "build failed ($tc $san): see $log"; tail -30 "$log"; broken=$((broken + 1)); return
     fi
     for t in "$dir"/tests/test_*; do
@@ -43,6 +43,8 @@ run_variant clang tsan build/clang-tsan     20
 # The fallback for ports without cross-calls (SMP_PERCPU_LOCKED), plain and TSan.
 run_variant gcc   none build/gcc-locked     50 1
 run_variant clang tsan build/clang-tsan-locked 20 1
+# The checked build (CHECKED=1): every test, plus its own misuse cases.
+run_variant gcc   none build/gcc-checked    50 0 1
 # The fast paths contain no atomic instruction (and the scan can see one:
 # in the locked build it must find the gate lock).
 step() { if "$@" >>"$log" 2>&1; then total_pass=$((total_pass + 1)); echo "ok   $*"; else total_fail=$((total_fail + 1)); echo "FAIL $* (see $log)"; tail -8 "$log"; fi; }

@@ -174,7 +174,12 @@ static void churn_or_ask_big(int cpu, void *arg)
         long rounds = scaled(2000);
         int nulls = 0;
         for (long r = 0; r < rounds; r++) {
-            void *b = r & 1 ? page_alloc(BIG_ORDER) : kalloc(SMP_PAGE_SIZE << BIG_ORDER);
+#ifdef SMP_CHECKED
+            size_t trailer = 8;         /* the checked build's trailer must fit in the block */
+#else
+            size_t trailer = 0;
+#endif
+            void *b = r & 1 ? page_alloc(BIG_ORDER) : kalloc((SMP_PAGE_SIZE << BIG_ORDER) - trailer);
             if (!b) {
                 nulls++;
                 continue;

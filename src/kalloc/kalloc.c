@@ -30,7 +30,9 @@ static unsigned order_for(size_t size)
  * the pages and every CPU's page cache came back empty. */
 void *smp_pages_under_pressure(struct smp_pages *pg, unsigned order)
 {
-    return smp_reclaim_and_alloc((struct smp_pmm *)pg, (int)order);
+    struct smp_pmm *m = (struct smp_pmm *)pg;
+    smp_quarantine_flush(m);            /* the checked build's held-back blocks first */
+    return smp_reclaim_and_alloc(m, (int)order);
 }
 
 static __attribute__((noinline)) void *kalloc_large(struct smp_pmm *m, size_t size)
@@ -40,7 +42,7 @@ static __attribute__((noinline)) void *kalloc_large(struct smp_pmm *m, size_t si
     return smp_pg_alloc(&m->pg, order_for(size));
 }
 
-void *smp_kalloc(size_t size)
+void *SMP_UNCHECKED(smp_kalloc)(size_t size)
 {
     struct smp_pmm *m = smp_pmm_state;
     if (__builtin_expect(size - 1 < SMP_MAX_SMALL && m != 0, 1))     /* 0 wraps */
@@ -113,7 +115,7 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
         smp_pg_free(&m->pg, p, order);
 }
 
-void smp_kfree(void *p)
+void SMP_UNCHECKED(smp_kfree)(void *p)
 {
     struct smp_pmm *m = smp_pmm_live;
     uintptr_t addr = (uintptr_t)p;
@@ -127,13 +129,30 @@ void smp_kfree(void *p)
     kfree_other(m, p);
 }
 
-size_t smp_kalloc_usable_size(void *p)
+size_t smp_kalloc_block_size(void *p, const char *who)
 {
     struct smp_pmm *m = smp_pmm_state;
     unsigned order;
-    int cls = classify(m, p, &order, "kalloc_usable_size");
+    int cls = classify(m, p, &order, who);
     return cls >= 0 ? smp_class_size((unsigned)cls) : SMP_PAGE_SIZE << order;
 }
+
+#ifndef SMP_CHECKED
+size_t smp_kalloc_usable_size(void *p)
+{
+    return smp_kalloc_block_size(p, "kalloc_usable_size");
+}
+
+void smp_quarantine_init(struct smp_pmm *m)
+{
+    (void)m;
+}
+
+void smp_quarantine_flush(struct smp_pmm *m)
+{
+    (void)m;
+}
+#endif
 
 void *smp_page_alloc(unsigned order)
 {

@@ -43,6 +43,7 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
         m->kfree_mask[t] = t >= 1 && t <= SMP_KALLOC_CLASSES ? smp_class_size(t - 1) - 1 : ~(uintptr_t)0;
     m->region_lo = start;
     m->region_hi = end;
+    smp_quarantine_init(m);
     smp_pmm_state = m;
     smp_pmm_live = m;
     return 0;
@@ -96,8 +97,10 @@ void *smp_reclaim_and_alloc(struct smp_pmm *m, int order)
 
 void smp_pmm_drain(void)
 {
-    if (smp_pmm_state)
-        smp_reclaim_and_alloc(smp_pmm_state, -1);
+    if (!smp_pmm_state)
+        return;
+    smp_quarantine_flush(smp_pmm_state);
+    smp_reclaim_and_alloc(smp_pmm_state, -1);
 }
 
 struct check {
@@ -130,7 +133,11 @@ int smp_pmm_check(void)
     struct smp_pmm *m = smp_pmm_state;
     if (!m)
         return SMP_EINVAL;
-    struct check k = { m, { { 0 }, { 0 } }, 0 };
+    struct check k;             /* zeroed by a loop: an initialiser may become a memset call */
+    k.m = m;
+    k.rc = 0;
+    for (unsigned c = 0; c < SMP_KALLOC_CLASSES; c++)
+        k.census.slabs[c] = k.census.inuse[c] = 0;
     smp_on_all_cpus(check_all, &k);
     return k.rc;
 }

@@ -21,6 +21,14 @@
 
 #include "../obj/magazine.h"
 
+#define SMP_QUARANTINE 256              /* checked build: freed objects held back */
+
+struct smp_quarantine {
+    struct smp_spinlock lock;        /* "kmem.quarantine": head, n, slot */
+    unsigned head, n;
+    void *slot[SMP_QUARANTINE];
+};
+
 struct smp_pmm {
     struct smp_pages pg;             /* first: kfree reads base, span, pages */
     struct smp_objs obj;
@@ -28,6 +36,9 @@ struct smp_pmm {
      * ones, entry cls + 1 is the class size - 1, so one AND rejects both a
      * pointer into no slab and one off a class boundary. */
     uintptr_t kfree_mask[256];
+#ifdef SMP_CHECKED
+    struct smp_quarantine quarantine;
+#endif
     const void *region_lo, *region_hi;
 };
 
@@ -43,6 +54,23 @@ extern struct smp_pmm *smp_pmm_live;
  * still stopped, allocate a block of `order` from the zone (order >= 0).
  * Returns it, or NULL (also for order < 0: a drain). */
 void *smp_reclaim_and_alloc(struct smp_pmm *m, int order);
+/* The checked build (SMP_CHECKED, checked.c) wraps kalloc/kfree: the
+ * entry points below are then the unchecked ones it calls. */
+#ifdef SMP_CHECKED
+#define SMP_UNCHECKED(name) name##_unchecked
+#else
+#define SMP_UNCHECKED(name) name
+#endif
+void *SMP_UNCHECKED(smp_kalloc)(size_t size);
+void SMP_UNCHECKED(smp_kfree)(void *p);
+/* The block p lies in: its usable size (class or page block); panics as
+ * `who` with the reason for anything kfree would refuse. */
+size_t smp_kalloc_block_size(void *p, const char *who);
+/* Checked build: free everything in the quarantine (pmm_drain, pressure);
+ * a no-op otherwise. */
+void smp_quarantine_flush(struct smp_pmm *m);
+void smp_quarantine_init(struct smp_pmm *m);
+
 /* The page layer's pressure hook (struct smp_pages.pressure). */
 void *smp_pages_under_pressure(struct smp_pages *pg, unsigned order);
 

@@ -197,6 +197,8 @@ void smp_slab_give_to(struct smp_objs *o, unsigned cls, void *chain, unsigned n,
 void smp_slab_release_empty(struct smp_objs *o, void (*give)(struct smp_pages *, void *, unsigned));
 /* Head descriptor index of the slab holding addr, or SMP_NIL. */
 uint32_t smp_slab_head(const struct smp_objs *o, uintptr_t addr);
+/* Whether addr, in a slab, is an object the slab never handed out. */
+int smp_slab_never_used(const struct smp_objs *o, uintptr_t addr);
 void smp_slab_lock_all(struct smp_objs *o);
 void smp_slab_unlock_all(struct smp_objs *o);
 

@@ -181,7 +181,10 @@ static void count_cpu(int cpu, void *arg)
 
 void smp_obj_stats(struct smp_objs *o, int cpu, struct smp_kalloc_stats *out)
 {
-    struct count k = { o, { 0 } };
+    struct count k;             /* zeroed by a loop: an initialiser may become a memset call */
+    k.o = o;
+    for (unsigned c = 0; c < SMP_KALLOC_CLASSES; c++)
+        k.cached[c] = 0;
     for (int c = cpu < 0 ? 0 : cpu; c < (cpu < 0 ? o->ncpu : cpu + 1); c++)
         smp_on_cpu(c, count_cpu, &k);
     out->slab_pages = 0;

@@ -54,6 +54,19 @@ uint32_t smp_slab_head(const struct smp_objs *o, uintptr_t addr)
     return smp_state(&pg->pages[h]) == PG_OWNED ? h : SMP_NIL;
 }
 
+int smp_slab_never_used(const struct smp_objs *o, uintptr_t addr)
+{
+    uint32_t h = smp_slab_head(o, addr);
+    if (h == SMP_NIL)
+        return 0;
+    const struct smp_page *d = &o->pg->pages[h];
+    struct smp_slab_class *c = (struct smp_slab_class *)&o->slab[SMP_TAG_CLASS(d->owner_tag)];
+    smp_lock_acquire(&c->lock);
+    int never = addr < smp_page_addr(o->pg, h) + (uintptr_t)unused_of(d) * c->size;
+    smp_lock_release(&c->lock);
+    return never;
+}
+
 static void list_add(struct smp_pages *pg, uint32_t *head, uint32_t idx, unsigned tag)
 {
     struct smp_page *d = &pg->pages[idx];
