@@ -1,0 +1,2 @@
+#include "suite.h"
+int suite_kalloc(void) { return 0; }
