@@ -21,6 +21,8 @@ int suite_pages(void);
 int suite_kalloc(void);
 int suite_irq(void);
 int suite_bcache(void);
+/* A closing run of everything, then the lock table (xv6 format). */
+void suite_lock_table(void);
 
 /* A region of `bytes` handed to smp_pmm_init for NCPU CPUs; torn down by
  * suite_region_done (pmm_reset, then the memory goes back). */

@@ -15,6 +15,6 @@ int suite_main(void)
     suite_kalloc();
     suite_irq();
     suite_bcache();
-    smp_lock_print();
+    suite_lock_table();
     return suite_total() ? 1 : 0;
 }
