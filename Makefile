@@ -148,3 +148,6 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 
 # Benchmark fragments (e.g. peer-allocator builds) add targets to `benches`.
 -include $(wildcard bench/*.mk)
+
+# The bare-metal riscv64 port: make qemu, make qemu-check (port/riscv64/riscv.mk).
+-include port/riscv64/riscv.mk

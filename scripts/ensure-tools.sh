@@ -8,6 +8,9 @@
 #          libjemalloc-dev (-ljemalloc), libmimalloc-dev (-lmimalloc),
 #          libgoogle-perftools-dev (-ltcmalloc_minimal), libtbb-dev (-ltbbmalloc)
 #   plot   gnuplot (gnuplot-nox: no X11), which draws make bench's PNG plots
+#   riscv  the bare-metal riscv64 port (port/riscv64/riscv.mk): the cross
+#          compiler (gcc-riscv64-unknown-elf) and QEMU (qemu-system-misc,
+#          whose qemu-system-data brings the OpenSBI firmware virt boots)
 set -e
 need=""
 for what in "$@"; do
@@ -19,6 +22,8 @@ for what in "$@"; do
     plot)  command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox" ;;
     peers) for p in libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libtbb-dev; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
+    riscv) command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || need="$need gcc-riscv64-unknown-elf"
+           command -v qemu-system-riscv64 >/dev/null 2>&1 || need="$need qemu-system-misc" ;;
     *)     echo "ensure-tools: unknown set '$what'" >&2; exit 2 ;;
     esac
 done

@@ -1,0 +1,13 @@
+/* The few <string.h> functions the kernel provides (kernel/lib.c), for
+ * shared test helpers such as tests/kalloc_util.h. */
+#ifndef SMPMEM_RV_STRING_H
+#define SMPMEM_RV_STRING_H
+#include <stddef.h>
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+int strncmp(const char *a, const char *b, size_t n);
+#endif
