@@ -8,6 +8,7 @@
  */
 #include "suite.h"
 #include <smpmem/bcache.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/bdev.h>
 #include <smpmem/pmm.h>
 #include <smpmem/spinlock.h>

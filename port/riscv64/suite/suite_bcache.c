@@ -6,6 +6,7 @@
  * while the submitting hart sleeps in smp_port_sleep. */
 #include "suite.h"
 #include <smpmem/bcache.h>
+#include <smpmem/bio_debug.h>
 #include <smpmem/bdev.h>
 #include <smpmem/pmm.h>
 #include <smpmem/spinlock.h>
