@@ -35,7 +35,9 @@ void smp_port_irq_push(void);
 void smp_port_irq_pop(void);
 #endif
 
-/* Called in spin-wait loops: a CPU pause hint (or a yield on hosted ports). */
+/* Called in spin-wait loops: a CPU pause hint (or a yield on hosted ports).
+ * smpmem also spins inside its per-CPU sections (a refill waiting for the
+ * zone lock), so relax must not run cross-called functions. */
 void smp_port_relax(void);
 
 /* Emit len bytes of text (reports, check violations).  May be called with
@@ -80,6 +82,13 @@ void smp_port_wakeup(void *chan);
  * with no smpmem spinlock held and none of its own pushes outstanding; fn
  * never pushes interrupts for its own use except inside smpmem spinlocks,
  * and never calls smp_port_cpu_id to learn which CPU it serves.
+ * What the kernel must keep in mind: a page or object allocation may ask
+ * other CPUs (steal, reclaim).  A kernel loop that waits with interrupts
+ * off outside smpmem -- its own spinlocks, barriers -- must serve
+ * cross-calls while it waits (poll the IPI mailbox), or a CPU that calls
+ * kalloc holding such a lock (xv6's allocproc holds p->lock) deadlocks
+ * against the CPUs spinning on it.  Ports that cannot promise that build
+ * with SMP_PERCPU_LOCKED.
  * In a kernel: an IPI whose handler runs fn (or, for the caller's own CPU,
  * a direct call), with the waiting loop serving IPIs addressed to itself.
  * The hosted port: an asymmetric fence (membarrier) and the target's
