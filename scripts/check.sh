@@ -51,6 +51,8 @@ step() { if "$@" >>"$log" 2>&1; then total_pass=$((total_pass + 1)); echo "ok   
 step make -s TOOLCHAIN=gcc BUILD=build fastpath-check
 step make -s TOOLCHAIN=clang BUILD=build/clang-plain fastpath-check
 step make -s TOOLCHAIN=gcc LOCKED=1 BUILD=build/gcc-locked fastpath-check
+# No libgcc helper and no libc call on i386, armv7, aarch64 and riscv64 either.
+step scripts/check-cross.sh
 [ -x scripts/check-extra.sh ] && . scripts/check-extra.sh
 
 total_fail=$((total_fail + broken))

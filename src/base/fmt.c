@@ -39,16 +39,28 @@ void smp_fmt_str(struct smp_fmt *f, const char *s)
         put(f, *s++);
 }
 
+/* Decimal by subtracting powers of ten: a 64-bit division is a libgcc call
+ * (__udivdi3) on 32-bit targets, and kernels link no libgcc. */
 void smp_fmt_dec(struct smp_fmt *f, uint64_t v)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        put(f, tmp[--n]);
+    static const uint64_t pow10[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+        10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL,
+    };
+    int started = 0;
+    for (int i = 19; i >= 0; i--) {
+        char d = '0';
+        while (v >= pow10[i]) {
+            v -= pow10[i];
+            d++;
+        }
+        if (d != '0' || started || i == 0) {
+            put(f, d);
+            started = 1;
+        }
+    }
 }
 
 void smp_fmt_hex(struct smp_fmt *f, uint64_t v)

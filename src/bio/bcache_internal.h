@@ -73,7 +73,10 @@ static inline unsigned bcache_hash(const struct bcache *c, unsigned dev, uint64_
     /* Consecutive blocks land in consecutive buckets (a prime count spreads
      * strided patterns too); devices are offset from each other. */
     uint64_t key = blockno + (uint64_t)dev * 0x9e3779b1u;
-    return (unsigned)(key % c->nbucket);
+    /* Folded to 32 bits first: a 64-bit modulo is a libgcc call on 32-bit
+     * targets.  Below 2^32 blocks, consecutive blocks stay consecutive. */
+    uint32_t k = (uint32_t)key ^ (uint32_t)(key >> 32);
+    return k % c->nbucket;
 }
 
 /* Take "bcache" and then every bucket lock in increasing index (the walks

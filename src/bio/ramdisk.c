@@ -15,7 +15,8 @@
 
 struct ramdisk {
     unsigned block_size;
-    unsigned per_chunk;         /* blocks per chunk, >= 1 */
+    unsigned per_chunk;         /* blocks per chunk: a power of two, >= 1 */
+    unsigned chunk_shift;       /* log2(per_chunk): no 64-bit division (a libgcc call on 32-bit targets) */
     uint64_t nblocks;
     uint64_t nchunks;
     unsigned char **chunks;
@@ -47,8 +48,8 @@ static void zero_bytes(unsigned char *p, size_t n)
 
 static unsigned char *block_addr(struct ramdisk *rd, uint64_t blockno)
 {
-    return rd->chunks[blockno / rd->per_chunk] +
-           (size_t)(blockno % rd->per_chunk) * rd->block_size;
+    return rd->chunks[blockno >> rd->chunk_shift] +
+           (size_t)(blockno & (rd->per_chunk - 1)) * rd->block_size;
 }
 
 static int rd_read(void *ctx, uint64_t blockno, void *dst)
@@ -94,9 +95,13 @@ int smp_ramdisk_create(unsigned dev, uint64_t nblocks, unsigned block_size)
     if (!rd)
         return SMP_ENOMEM;
     rd->block_size = block_size;
-    rd->per_chunk = block_size >= CHUNK_BYTES ? 1 : CHUNK_BYTES / block_size;
+    unsigned fit = block_size >= CHUNK_BYTES ? 1 : CHUNK_BYTES / block_size;
+    rd->chunk_shift = 0;
+    while ((2u << rd->chunk_shift) <= fit)
+        rd->chunk_shift++;
+    rd->per_chunk = 1u << rd->chunk_shift;
     rd->nblocks = nblocks;
-    rd->nchunks = (nblocks + rd->per_chunk - 1) / rd->per_chunk;
+    rd->nchunks = (nblocks + rd->per_chunk - 1) >> rd->chunk_shift;
     rd->chunks = 0;
     if (rd->nchunks > SIZE_MAX / sizeof *rd->chunks) {
         rd_free(rd);

@@ -56,7 +56,8 @@ struct smp_page {
     void *owner_ptr;
     uint64_t owner_u64;
 };
-_Static_assert(sizeof(struct smp_page) == 32, "page descriptor must stay 32 bytes");
+_Static_assert(sizeof(struct smp_page) == 32 || (sizeof(void *) == 4 && sizeof(struct smp_page) <= 32),
+               "page descriptor must stay 32 bytes (28 where pointers are 4)");
 
 /* A descriptor's state is written by whoever holds the block's place, but
  * the buddy peeks at a neighbour's state (is it a free buddy?) while its
