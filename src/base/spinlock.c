@@ -51,11 +51,16 @@ void smp_lock_init(struct smp_spinlock *lk, const char *name)
 
 void smp_lock_spin(struct smp_spinlock *lk)
 {
+    /* Counted as xv6 counts: one for every attempt that found the lock
+     * held -- here every look while spinning, and the failed exchange that
+     * brought us here -- so the figures match a test-and-set loop's. */
     unsigned long spins = 0;
     do {
         spins++;
-        while (atomic_load_explicit(&lk->locked, memory_order_relaxed))
+        while (atomic_load_explicit(&lk->locked, memory_order_relaxed)) {
+            spins++;
             smp_port_relax();
+        }
     } while (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire));
     /* We hold lk now, so the counter is ours to bump. */
     smp_counter_add(&lk->n_contended, spins);
@@ -104,8 +109,10 @@ void smp_lock_stats_reset(void)
     registry_leave();
 }
 
-static int is_reported(const struct smp_spinlock *lk)
+static int is_reported(const struct smp_spinlock *lk, const char *prefix)
 {
+    if (prefix)
+        return smp_strprefix(lk->name, prefix);
     return smp_strprefix(lk->name, "kmem") || smp_strprefix(lk->name, "bcache");
 }
 
@@ -120,6 +127,29 @@ unsigned long smp_lock_contended(const char *prefix)
     return sum;
 }
 
+void smp_lock_for_each(void (*fn)(void *ctx, const char *name, unsigned long acquires,
+                                  unsigned long contended), void *ctx)
+{
+    /* A snapshot first: fn may take locks of its own (a kernel's report). */
+    enum { CHUNK = 32 };
+    for (int from = 0;; from += CHUNK) {
+        const char *name[CHUNK];
+        unsigned long acq[CHUNK], ts[CHUNK];
+        int n = 0;
+        registry_enter();
+        for (int i = from; i < registry_count && n < CHUNK; i++, n++) {
+            name[n] = registry[i]->name;
+            acq[n] = atomic_load_explicit(&registry[i]->n_acquire, memory_order_relaxed);
+            ts[n] = atomic_load_explicit(&registry[i]->n_contended, memory_order_relaxed);
+        }
+        registry_leave();
+        for (int i = 0; i < n; i++)
+            fn(ctx, name[i], acq[i], ts[i]);
+        if (n < CHUNK)
+            return;
+    }
+}
+
 static void report_line(struct smp_fmt *f, struct smp_spinlock *lk)
 {
     smp_fmt_str(f, "lock: ");
@@ -131,20 +161,21 @@ static void report_line(struct smp_fmt *f, struct smp_spinlock *lk)
     smp_fmt_str(f, "\n");
 }
 
-static void report(struct smp_fmt *fp)
+static unsigned long acquires(const struct smp_spinlock *lk)
 {
-    struct smp_fmt f = *fp;
+    return atomic_load_explicit(&lk->n_acquire, memory_order_relaxed);
+}
+
+/* The tail: top 5 and the total, which a bounded report never drops. */
+static void report_tail(struct smp_fmt *f, const char *prefix)
+{
     unsigned long total = 0;
-    registry_enter();
-    smp_fmt_str(&f, "--- lock kmem/bcache stats\n");
-    for (int i = 0; i < registry_count; i++) {
-        if (!is_reported(registry[i]))
-            continue;
-        report_line(&f, registry[i]);
-        total += atomic_load_explicit(&registry[i]->n_contended, memory_order_relaxed);
-    }
-    /* Top 5 by contention: selection by repeated maximum (n is small). */
-    smp_fmt_str(&f, "--- top 5 contended locks:\n");
+    for (int i = 0; i < registry_count; i++)
+        if (is_reported(registry[i], prefix))
+            total += atomic_load_explicit(&registry[i]->n_contended, memory_order_relaxed);
+    /* Top 5 by contention among the reported locks that were acquired:
+     * selection by repeated maximum (n is small). */
+    smp_fmt_str(f, "--- top 5 contended locks:\n");
     struct smp_spinlock *top[5] = {0};
     for (int k = 0; k < 5; k++) {
         struct smp_spinlock *best = 0;
@@ -153,7 +184,7 @@ static void report(struct smp_fmt *fp)
             int taken = 0;
             for (int j = 0; j < k; j++)
                 taken |= top[j] == lk;
-            if (taken)
+            if (taken || !acquires(lk) || !is_reported(lk, prefix))
                 continue;
             if (!best || atomic_load_explicit(&lk->n_contended, memory_order_relaxed) >
                          atomic_load_explicit(&best->n_contended, memory_order_relaxed))
@@ -162,28 +193,63 @@ static void report(struct smp_fmt *fp)
         if (!best)
             break;
         top[k] = best;
-        report_line(&f, best);
+        report_line(f, best);
     }
+    smp_fmt_str(f, "tot= ");
+    smp_fmt_dec(f, total);
+    smp_fmt_str(f, "\n");
+}
+
+/* Into a buffer of len bytes: the header, a line per reported lock that
+ * was acquired, then the tail.  When the lines do not all fit, as many as
+ * fit are kept, then "... N more locks", and the tail always follows. */
+static size_t report(char *buf, size_t len, const char *prefix, int to_port)
+{
+    char tail[640], line[160], out[160];
+    struct smp_fmt t, f, l;
+    registry_enter();
+    smp_fmt_init(&t, tail, sizeof tail);
+    report_tail(&t, prefix);
+    if (to_port)
+        smp_fmt_init_lines(&f, out, sizeof out);
+    else
+        smp_fmt_init(&f, buf, len);
+    smp_fmt_str(&f, "--- lock kmem/bcache stats\n");
+    size_t room = len > t.want + 40 ? len - t.want - 40 : 0, want = f.want, dropped = 0;
+    for (int i = 0; i < registry_count; i++) {
+        if (!is_reported(registry[i], prefix) || !acquires(registry[i]))
+            continue;
+        smp_fmt_init(&l, line, sizeof line);
+        report_line(&l, registry[i]);
+        want += l.want;
+        if (!to_port && f.want + l.want > room) {
+            dropped++;
+            continue;
+        }
+        smp_fmt_str(&f, line);
+    }
+    if (dropped) {
+        smp_fmt_str(&f, "... ");
+        smp_fmt_dec(&f, dropped);
+        smp_fmt_str(&f, " more locks (buffer full)\n");
+    }
+    smp_fmt_str(&f, tail);
     registry_leave();
-    smp_fmt_str(&f, "tot= ");
-    smp_fmt_dec(&f, total);
-    smp_fmt_str(&f, "\n");
-    *fp = f;
+    return want + t.want + (dropped ? 40 : 0);
 }
 
 size_t smp_lock_report(char *buf, size_t len)
 {
-    struct smp_fmt f;
-    smp_fmt_init(&f, buf, len);
-    report(&f);
-    return f.want;
+    return report(buf, len, 0, 0);
+}
+
+size_t smp_lock_report_filtered(char *buf, size_t len, const char *prefix)
+{
+    return report(buf, len, prefix, 0);
 }
 
 void smp_lock_print(void)
 {
-    /* Line by line: kernel stacks are small. */
-    char line[160];
-    struct smp_fmt f;
-    smp_fmt_init_lines(&f, line, sizeof line);
-    report(&f);
+    /* Line by line through the port: kernel stacks are small. */
+    report(0, 0, 0, 1);
 }
