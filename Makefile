@@ -74,9 +74,11 @@ $(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -fno-pic -fno-pie -c $< -o $@
 
+# Tests, bench, demo and the hosted port use the short names (kalloc, ...),
+# which are opt-in for includers (include/smpmem/pmm.h).
 $(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h support/*.h port/hosted/*.h) | tools
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(SANFLAGS) -pthread -c $< -o $@
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) -DSMPMEM_SHORT_NAMES $(PORT_INLINE) $(SANFLAGS) -pthread -c $< -o $@
 
 $(BUILD)/obj/%.o: %.S
 	@mkdir -p $(dir $@)

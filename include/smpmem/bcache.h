@@ -27,10 +27,10 @@
  * Every buffer has a sleep lock (sleeplock.h).  Buffers and their data come
  * from smp_kalloc, so smp_pmm_init must have run.
  *
- * Naming: exported symbols carry smp_; unless SMPMEM_NO_SHORT_NAMES is
- * defined, the short names below (bread, brelse, ...) are macros for them,
- * and the buffer type is spelled `struct buf` (the macro renames the tag
- * smp_buf; with SMPMEM_NO_SHORT_NAMES it is `struct smp_buf`).
+ * Naming: exported symbols carry smp_; with SMPMEM_SHORT_NAMES defined (and
+ * not SMPMEM_NO_SHORT_NAMES) the short names below (bread, brelse, ...) are
+ * macros for them and the buffer type is spelled `struct buf`; otherwise it
+ * is `struct smp_buf`, or the name given by SMPMEM_BUF_NAME.
  *
  * Thread safety: every call except init/reset may be made from any CPU
  * concurrently; none from an interrupt handler (bread sleeps).
@@ -43,7 +43,13 @@
 #include "errors.h"
 #include "sleeplock.h"
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+/* The buffer's type is `struct smp_buf`; a kernel may give it its own fs
+ * code's name by defining SMPMEM_BUF_NAME before including this header
+ * (xv6: -DSMPMEM_BUF_NAME=buf, so `struct buf` is smpmem's buffer).  The
+ * short names (SMPMEM_SHORT_NAMES) also call it `struct buf`. */
+#if defined(SMPMEM_BUF_NAME)
+#define smp_buf SMPMEM_BUF_NAME
+#elif defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define smp_buf buf
 #endif
 
@@ -68,6 +74,11 @@ struct smp_buf {
     /* Line 1, written by every bread and brelse of this block. */
     _Alignas(64) atomic_uint refcnt; /* bread holders + pins (bucket lock) */
     struct smp_sleeplock lock;    /* guards valid and data */
+    /* The block driver's own: the cache never reads or writes them.  A
+     * driver that queues the buffer itself (xv6's virtio marks b->disk and
+     * sleeps on b) uses these while it holds the buffer. */
+    int disk;
+    void *driver;
 };
 
 /* Create the cache: nbuf buffers of block_size bytes in
@@ -139,7 +150,7 @@ int smp_bcache_stats(struct smp_bcache_stats *out);
  * negative value after printing the first violation (smp_port_write). */
 int smp_bcache_check(void);
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+#if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define bcache_init          smp_bcache_init
 #define bcache_init_buckets  smp_bcache_init_buckets
 #define bcache_default_buckets smp_bcache_default_buckets

@@ -70,7 +70,7 @@ int smp_ramdisk_create(unsigned dev, uint64_t nblocks, unsigned block_size);
  * file shorter than one block), SMP_ENOMEM, or a register error. */
 int smp_bdev_open_file(unsigned dev, const char *path, unsigned block_size);
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+#if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define bdev_register    smp_bdev_register
 #define bdev_unregister  smp_bdev_unregister
 #define bdev_present     smp_bdev_present

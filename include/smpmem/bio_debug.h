@@ -39,7 +39,7 @@ unsigned smp_bcache_count(unsigned dev, uint64_t blockno);
  * its storage back to kfree).  Not thread-safe. */
 void smp_bdev_reset(void);
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+#if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define bcache_reset         smp_bcache_reset
 #define bcache_stats_reset   smp_bcache_stats_reset
 #define bcache_count         smp_bcache_count

@@ -2,10 +2,11 @@
  * smpmem physical memory manager: pages (buddy + per-CPU caches) and
  * kalloc/kfree objects, over one region [start, end).
  *
- * Naming: every symbol is exported with the prefix smp_.  Unless the includer
- * defines SMPMEM_NO_SHORT_NAMES before including this header, the short names
- * below (pmm_init, page_alloc, kalloc, ...) are macros for them.  Kernels that
- * already own `kalloc` (xv6) define SMPMEM_NO_SHORT_NAMES and call smp_kalloc.
+ * Naming: every symbol is exported with the prefix smp_.  The short names
+ * below (pmm_init, page_alloc, kalloc, ...) are macros for them only if the
+ * includer asks: -DSMPMEM_SHORT_NAMES (and SMPMEM_NO_SHORT_NAMES is not
+ * defined).  Off by default, because kernels have their own kalloc, kfree,
+ * pmm_init (xv6, NJU's pmm lab skeleton).
  *
  * Thread safety: every call except smp_pmm_init/smp_pmm_reset may be made
  * concurrently from any CPU (the port's smp_port_cpu_id tells which).
@@ -121,7 +122,7 @@ struct smp_kalloc_stats {
  * cpu == -1 (slab figures are global in both).  0 or SMP_EINVAL. */
 int smp_kalloc_stats(int cpu, struct smp_kalloc_stats *out);
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+#if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define pmm_init         smp_pmm_init
 #define page_alloc       smp_page_alloc
 #define page_free        smp_page_free

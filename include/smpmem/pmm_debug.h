@@ -11,7 +11,7 @@
  * inside smpmem. */
 void smp_pmm_reset(void);
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+#if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define pmm_reset smp_pmm_reset
 #endif
 

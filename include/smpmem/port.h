@@ -27,7 +27,15 @@ struct smp_spinlock;
 int smp_port_cpu_id(void);
 
 /* Disable interrupts on this CPU and count one level of nesting (xv6's
- * push_off): the first push remembers whether interrupts were enabled. */
+ * push_off): the first push remembers whether interrupts were enabled.
+ * What smpmem relies on: between a push and its pop, nothing else runs on
+ * this CPU that could enter smpmem (no interrupt handler that allocates, no
+ * other thread), and no cross-called function runs for this CPU.  Where
+ * nothing can interrupt (a single-threaded emulator, or a kernel that never
+ * allocates in interrupt handlers and cannot be preempted inside smpmem) a
+ * per-CPU nesting counter alone meets that -- useful where masking
+ * interrupts is expensive (AbstractMachine's native target makes it a
+ * system call). */
 void smp_port_irq_push(void);
 
 /* Undo one smp_port_irq_push; the last pop restores the remembered state.
@@ -50,7 +58,13 @@ _Noreturn void smp_port_panic(const char *message);
 
 /* Atomically release lk and sleep on chan until a smp_port_wakeup(chan)
  * issued after the release; reacquire lk before returning.  Spurious
- * returns are allowed: callers re-check their condition in a loop. */
+ * returns are allowed: callers re-check their condition in a loop.
+ * smpmem's promise: it calls sleep holding lk and no other smpmem lock,
+ * with no push of its own outstanding besides lk's, and never from a
+ * cross-called function -- so the implementation may switch to another
+ * thread as xv6's sleep does.  Only the buffer cache and sleep locks
+ * (src/bio/) sleep; a kernel that uses only pages and kalloc may leave
+ * sleep and wakeup empty. */
 void smp_port_sleep(void *chan, struct smp_spinlock *lk);
 
 /* Wake every sleeper on chan.  Callers hold the lock that guards the

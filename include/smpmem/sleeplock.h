@@ -40,7 +40,7 @@ void smp_sleeplock_release(struct smp_sleeplock *s);
 /* Nonzero iff s is held (by anyone; see "Ownership" above). */
 int smp_sleeplock_locked(struct smp_sleeplock *s);
 
-#ifndef SMPMEM_NO_SHORT_NAMES
+#if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define sleeplock_init     smp_sleeplock_init
 #define sleeplock_acquire  smp_sleeplock_acquire
 #define sleeplock_release  smp_sleeplock_release
