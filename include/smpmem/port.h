@@ -43,6 +43,20 @@ void smp_port_irq_push(void);
 void smp_port_irq_pop(void);
 #endif
 
+/* Optional: who is running -- a thread or process identity, nonzero and
+ * unique among the running ones -- so that releasing a sleep lock (brelse)
+ * can check the caller is its holder, as xv6's holdingsleep does.  A port
+ * that can tell defines SMP_PORT_HAS_SELF and provides it (inline, through
+ * SMP_PORT_INLINE, or out of line); without it the holder check is skipped.
+ * A CPU id is not enough: a kernel thread may sleep holding the lock and
+ * wake on another CPU. */
+#ifdef SMP_PORT_HAS_SELF
+#ifndef SMP_PORT_INLINE
+#include <stdint.h>
+uintptr_t smp_port_self(void);
+#endif
+#endif
+
 /* Called in spin-wait loops: a CPU pause hint (or a yield on hosted ports).
  * smpmem also spins inside its per-CPU sections (a refill waiting for the
  * zone lock), so relax must not run cross-called functions. */

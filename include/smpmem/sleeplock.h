@@ -7,10 +7,11 @@
  * sleep lock per buffer (thousands), while the report registry holds 512
  * locks and must keep room for the kmem/bcache locks it exists to show.
  *
- * Ownership: the port has no "current thread" hook, so a sleep lock records
- * the CPU that took it for diagnostics only (a kernel thread holding a sleep
- * lock may sleep and resume on another CPU).  smp_sleeplock_locked therefore
- * answers "is it held by someone", not "by me".
+ * Ownership: where the port says who is running (smp_port_self, port.h), a
+ * sleep lock records its holder and a release by anyone else panics with
+ * the lock's name (xv6's holdingsleep); smp_sleeplock_holding answers "by
+ * me".  Without that hook only "held at all" is checked.  The CPU that took
+ * it is kept for diagnostics (a holder may sleep and resume elsewhere).
  *
  * Thread safety: every call may be made from any CPU, never from an interrupt
  * handler (acquire may sleep).  Never acquire with a spinlock held.
@@ -18,12 +19,14 @@
 #ifndef SMPMEM_SLEEPLOCK_H
 #define SMPMEM_SLEEPLOCK_H
 
+#include <stdint.h>
 #include "spinlock.h"
 
 struct smp_sleeplock {
     struct smp_spinlock lk;   /* guards every field below */
     int locked;               /* 1 while held */
     int cpu;                  /* CPU that acquired it (diagnostics); -1 when free */
+    uintptr_t holder;         /* smp_port_self() of the holder, 0 if unknown or free */
     unsigned waiters;         /* sleepers in acquire: release wakes only if > 0 */
     const char *name;         /* static string, for panics */
 };
@@ -39,6 +42,10 @@ void smp_sleeplock_release(struct smp_sleeplock *s);
 
 /* Nonzero iff s is held (by anyone; see "Ownership" above). */
 int smp_sleeplock_locked(struct smp_sleeplock *s);
+
+/* Whether the caller holds s (where the port cannot tell who is running:
+ * whether anyone does). */
+int smp_sleeplock_holding(struct smp_sleeplock *s);
 
 #if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define sleeplock_init     smp_sleeplock_init

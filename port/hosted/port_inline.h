@@ -19,6 +19,7 @@
 #define SMPMEM_HOSTED_PORT_INLINE_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define SMP_HOSTED_SYMMETRIC 1
@@ -57,6 +58,10 @@ static inline void smp_hosted_wait_held(struct smp_hosted_vcpu *v)
 _Noreturn void smp_hosted_pop_underflow(void);
 
 static inline int smp_port_cpu_id(void) { return smp_hosted_self->cpu; }
+
+/* Who is running: this thread (the address of one of its thread-locals). */
+#define SMP_PORT_HAS_SELF 1
+static inline uintptr_t smp_port_self(void) { return (uintptr_t)&smp_hosted_cpu; }
 
 static inline void smp_port_irq_push(void)
 {

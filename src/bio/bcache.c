@@ -437,8 +437,9 @@ struct smp_buf *smp_bread(unsigned dev, uint64_t blockno)
 int smp_bwrite(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "bwrite");
-    if (!smp_sleeplock_locked(&b->lock))
-        smp_panic_at("bwrite", (uintptr_t)b, "buffer not locked (not from bread, or released)");
+    if (!smp_sleeplock_holding(&b->lock))
+        smp_panic_at("bwrite", (uintptr_t)b,
+                     "buffer not held by the caller (not from bread, released, or another's)");
     atomic_fetch_add_explicit(&c->dev_writes, 1, memory_order_relaxed);
     int r = smp_bdev_write(b->dev, b->blockno, b->data);
     if (r) {
@@ -455,6 +456,9 @@ void smp_brelse(struct smp_buf *b)
     if (!smp_sleeplock_locked(&b->lock))
         smp_panic_at("brelse", (uintptr_t)b,
                      "buffer not locked: released twice, or not from bread");
+    if (!smp_sleeplock_holding(&b->lock))
+        smp_panic_at("brelse", (uintptr_t)b,
+                     "buffer held by another thread: only its holder may release it");
     smp_sleeplock_release(&b->lock);
     unref(c, b, "brelse");
 }

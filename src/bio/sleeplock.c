@@ -20,8 +20,19 @@ void smp_sleeplock_init(struct smp_sleeplock *s, const char *name)
     atomic_init(&s->lk.n_contended, 0);
     s->locked = 0;
     s->cpu = -1;
+    s->holder = 0;
     s->waiters = 0;
     s->name = name;
+}
+
+/* Who is running, if the port can tell (port.h); 0 otherwise. */
+static uintptr_t self(void)
+{
+#ifdef SMP_PORT_HAS_SELF
+    return smp_port_self();
+#else
+    return 0;
+#endif
 }
 
 void smp_sleeplock_acquire(struct smp_sleeplock *s)
@@ -34,6 +45,7 @@ void smp_sleeplock_acquire(struct smp_sleeplock *s)
     }
     s->locked = 1;
     s->cpu = smp_port_cpu_id();
+    s->holder = self();
     smp_lock_release(&s->lk);
 }
 
@@ -42,8 +54,11 @@ void smp_sleeplock_release(struct smp_sleeplock *s)
     smp_lock_acquire(&s->lk);
     if (!s->locked)
         smp_panic(s->name, "sleep lock released while not held");
+    if (s->holder != self())
+        smp_panic(s->name, "sleep lock released by a thread that does not hold it (brelse of a buffer held by another?)");
     s->locked = 0;
     s->cpu = -1;
+    s->holder = 0;
     /* Waking costs a system call on hosted ports: skip it when no one
      * sleeps.  waiters is read under s->lk, which a sleeper holds from its
      * check of `locked` until smp_port_sleep releases it. */
@@ -56,6 +71,14 @@ int smp_sleeplock_locked(struct smp_sleeplock *s)
 {
     smp_lock_acquire(&s->lk);
     int r = s->locked;
+    smp_lock_release(&s->lk);
+    return r;
+}
+
+int smp_sleeplock_holding(struct smp_sleeplock *s)
+{
+    smp_lock_acquire(&s->lk);
+    int r = s->locked && s->holder == self();
     smp_lock_release(&s->lk);
     return r;
 }
