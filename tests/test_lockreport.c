@@ -3,6 +3,9 @@
  * totals, and an iterator for merging into the kernel's own statistics. */
 #include "harness.h"
 #include <smpmem/spinlock.h>
+#include <smpmem/hosted.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,8 +95,46 @@ TEST(iterate_for_a_kernel_report)
     forget_locks();
 }
 
+/* Contention is counted as xv6 counts it: CPU 0 holds a lock until it sees
+ * CPU 1 spinning on it (the port's relax hook was called), so CPU 1's
+ * attempts failed at least twice -- the exchange that found it held and one
+ * look while spinning.  (A report that always said 0 would pass every
+ * "barely contended" test.) */
+static struct smp_spinlock contended;
+static atomic_int held;
+
+static void contend(int cpu, void *arg)
+{
+    (void)arg;
+    if (cpu == 0) {
+        unsigned long before = smp_hosted_relax_calls();
+        smp_lock_acquire(&contended);
+        atomic_store(&held, 1);
+        while (smp_hosted_relax_calls() == before)
+            sched_yield();
+        smp_lock_release(&contended);
+    } else {
+        while (!atomic_load(&held))
+            sched_yield();
+        smp_lock_acquire(&contended);
+        smp_lock_release(&contended);
+    }
+}
+
+TEST(contention_is_counted)
+{
+    smp_lock_init(&contended, "kmem.test.contended");
+    atomic_store(&held, 0);
+    run_on_cpus(2, contend, NULL);
+    unsigned long ts = atomic_load(&contended.n_contended);
+    CHECK(ts >= 2, "a CPU spun on a held lock: #test-and-set %lu, want >= 2", ts);
+    CHECK(atomic_load(&contended.n_acquire) == 2, "two acquisitions");
+    CHECK(smp_lock_contended("kmem.test.contended") == ts, "smp_lock_contended agrees");
+    smp_lock_forget_range(&contended, &contended + 1);
+}
+
 int main(void)
 {
     return RUN_TESTS(format_and_never_acquired_locks, a_small_buffer_keeps_the_totals,
-                     filter_by_prefix, iterate_for_a_kernel_report);
+                     filter_by_prefix, iterate_for_a_kernel_report, contention_is_counted);
 }

@@ -13,4 +13,8 @@ void smp_hosted_bind_cpu(int cpu);
 /* The calling thread's interrupt-off nesting depth (tests check it is 0). */
 int smp_hosted_irq_depth(void);
 
+/* How many times any thread has called smp_port_relax (spun on a lock):
+ * lets a test know that another CPU is spinning. */
+unsigned long smp_hosted_relax_calls(void);
+
 #endif

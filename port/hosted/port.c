@@ -137,8 +137,16 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
     }
 }
 
+static atomic_ulong relax_calls;
+
+unsigned long smp_hosted_relax_calls(void)
+{
+    return atomic_load_explicit(&relax_calls, memory_order_relaxed);
+}
+
 void smp_port_relax(void)
 {
+    atomic_fetch_add_explicit(&relax_calls, 1, memory_order_relaxed);
     /* Threads outnumber cores here: a spinning waiter yields so the holder
      * (possibly descheduled on this core) can run. */
     sched_yield();

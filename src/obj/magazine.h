@@ -16,9 +16,9 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
     int cpu = smp_section_enter();
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
     void *p = mag->head;
-    /* Empty (NULL) or a corrupt link (outside the region): the slow path
-     * tells which. */
-    if (__builtin_expect((uintptr_t)p - o->base >= o->span, 0))
+    /* Empty (NULL) or a corrupt link (outside the region, or off the
+     * class's alignment): the slow path tells which. */
+    if (__builtin_expect((uintptr_t)p - o->base >= o->span || ((uintptr_t)p & o->misalign[cls]), 0))
         return smp_obj_alloc_slow(o, cpu, cls);
     mag->head = smp_link_get(o, p);
     mag->last = p;

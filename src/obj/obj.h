@@ -120,6 +120,7 @@ struct smp_objs {
     uintptr_t secret;                /* per-init: free-list links are stored XOR it */
     uintptr_t base, span;            /* the managed pages (a decoded link lies inside) */
     uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
+    uintptr_t misalign[SMP_KALLOC_CLASSES]; /* class size - 1: a link must be aligned */
     struct smp_pages *pg;
     int ncpu;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];
@@ -130,7 +131,8 @@ struct smp_objs {
  * Hardening (default build).  Free objects are linked through their first
  * words, stored XOR a per-init secret, and a link is checked before the
  * object it leads to is handed out: it must decode to NULL or into the
- * region (one compare replaces the empty-magazine test).  So a stray write
+ * region (one compare replaces the empty-magazine test), at a multiple of
+ * the class size.  So a stray write
  * into a freed object (use after free, an overflow from its neighbour) is
  * reported as corruption of that object -- the magazine remembers the last
  * object it gave out, whose link that was -- instead of handing out a wild
@@ -155,7 +157,7 @@ _Noreturn void smp_obj_bad_link(const struct smp_objs *o, const void *obj, const
 static inline void *smp_link_next(const struct smp_objs *o, const void *obj)
 {
     void *next = smp_link_get(o, obj);
-    if (__builtin_expect((uintptr_t)next - o->base >= o->span, 0) && next)
+    if (__builtin_expect((uintptr_t)next - o->base >= o->span || ((uintptr_t)next & 7), 0) && next)
         smp_obj_bad_link(o, obj, next);
     return next;
 }

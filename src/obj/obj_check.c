@@ -43,6 +43,7 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         size_t n = SMP_MAG_BYTES / smp_class_size(cls);
         o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
+        o->misalign[cls] = smp_class_size(cls) - 1;
     }
     smp_slab_init(o);
     smp_depot_init(o);
