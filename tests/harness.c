@@ -1,6 +1,8 @@
 /* The shared test harness (see harness.h). */
 #define _GNU_SOURCE
 #include "harness.h"
+#include <smpmem/pmm.h>
+#include <smpmem/pmm_debug.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,6 +51,25 @@ void run_on_cpus(int ncpu, void (*fn)(int cpu, void *arg), void *arg)
     vcpus_run(0, ncpu, fn, arg);
     if (vcpus_broken(&cpu))
         check_failed(__FILE__, __LINE__, "cpu %d finished with interrupts pushed off", cpu);
+}
+
+char *test_region;
+size_t test_region_size;
+
+void pmm_setup(size_t size, int ncpu)
+{
+    test_region_size = size;
+    test_region = region_map(size, 0);
+    if (smp_pmm_init(test_region, test_region + size, ncpu) != 0) {
+        fprintf(stderr, "pmm_setup: smp_pmm_init of %zu bytes for %d CPUs failed\n", size, ncpu);
+        abort();
+    }
+}
+
+void pmm_teardown(void)
+{
+    smp_pmm_reset();
+    region_unmap(test_region, test_region_size, 0);
 }
 
 void *region_map(size_t bytes, size_t skew)

@@ -96,6 +96,14 @@ static inline void cpus_barrier(void) { vcpus_barrier(); }
 void *region_map(size_t bytes, size_t skew);
 void region_unmap(void *p, size_t bytes, size_t skew);
 
+/* The usual fixture: map size bytes (region_map) and smp_pmm_init them for
+ * ncpu CPUs, aborting on failure; test_region and test_region_size say
+ * where.  pmm_teardown resets smpmem and unmaps. */
+extern char *test_region;
+extern size_t test_region_size;
+void pmm_setup(size_t size, int ncpu);
+void pmm_teardown(void);
+
 /* Run fn(arg) in a child process; pass iff it panics (SIGABRT) and its
  * stderr contains `expect`.  The child's message is printed on mismatch. */
 int expect_panic(void (*fn)(void *arg), void *arg, const char *expect);

@@ -15,22 +15,6 @@
 #include "../src/kalloc/top.h"
 
 #define MiB (1UL << 20)
-static char *region;
-static size_t region_size;
-
-static void setup(size_t size, int ncpu)
-{
-    region_size = size;
-    region = region_map(size, 0);
-    if (pmm_init(region, region + size, ncpu) != 0)
-        abort();
-}
-
-static void teardown(void)
-{
-    pmm_reset();
-    region_unmap(region, region_size, 0);
-}
 
 #ifdef SMP_CHECKED
 static char expect[160];
@@ -45,7 +29,7 @@ static void overflow(void *arg)
 
 TEST(overflow_past_the_requested_size)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     static const size_t sizes[] = { 1, 60, 100, 2040, 5000, 70000 };
     for (unsigned i = 0; i < 6; i++) {
         snprintf(expect, sizeof expect, "overflow past the requested size (requested size %zu, offset %zu)",
@@ -57,7 +41,7 @@ TEST(overflow_past_the_requested_size)
     memset(p, 0x55, 100);
     CHECK(smp_kalloc_usable_size(p) == 100, "usable size is what was asked");
     kfree(p);
-    teardown();
+    pmm_teardown();
 }
 
 static void double_free_any(void *arg)
@@ -88,12 +72,12 @@ static void double_free_remote(void *arg)
 
 TEST(double_free_of_any_size_and_from_any_cpu)
 {
-    setup(64 * MiB, 2);
+    pmm_setup(64 * MiB, 2);
     static const size_t sizes[] = { 8, 200, 3000, 100000 };
     for (unsigned i = 0; i < 4; i++)
         CHECK(expect_panic(double_free_any, (void *)(uintptr_t)sizes[i], "double free"), "size %zu", sizes[i]);
     CHECK(expect_panic(double_free_remote, NULL, "double free"), "first free on another CPU");
-    teardown();
+    pmm_teardown();
 }
 
 static void write_after_free(void *arg)
@@ -107,7 +91,7 @@ static void write_after_free(void *arg)
 
 TEST(use_after_free_is_caught_before_reuse)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     static const size_t sizes[] = { 16, 100, 4000, 50000 };
     for (unsigned i = 0; i < 4; i++)
         CHECK(expect_panic(write_after_free, (void *)(uintptr_t)sizes[i], "use after free"), "size %zu", sizes[i]);
@@ -124,7 +108,7 @@ TEST(use_after_free_is_caught_before_reuse)
             reused += q == freed[k];
     }
     CHECK(reused == 0, "%d of 100 just-freed blocks handed out again at once", reused);
-    teardown();
+    pmm_teardown();
 }
 
 static void kfree_interior(void *a) { (void)a; char *p = kalloc(200); kfree(p + 16); }
@@ -146,13 +130,13 @@ static void *never_allocated(void)
 
 TEST(bad_pointers_and_orders)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     CHECK(expect_panic(kfree_interior, NULL, "not at a block start"), "interior");
     CHECK(expect_panic(kfree_foreign, NULL, "outside the managed region"), "foreign");
     CHECK(expect_panic(kfree_page_block, NULL, "never came from kalloc"), "a page_alloc block");
     CHECK(expect_panic(kfree_never_allocated, never_allocated(), "not allocated"), "never handed out");
     CHECK(expect_panic(wrong_order, NULL, "freed with order 1 but allocated with order 2"), "page order");
-    teardown();
+    pmm_teardown();
 }
 
 int main(void)
@@ -163,13 +147,13 @@ int main(void)
 #else
 TEST(default_build_has_no_checked_mode)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     char *p = kalloc(100);
     CHECK(smp_kalloc_usable_size(p) == 128, "the default build's usable size is the class size");
     p[127] = 1;                          /* the whole class is the caller's */
     kfree(p);
     CHECK(pmm_check() == 0, "check");
-    teardown();
+    pmm_teardown();
 }
 
 int main(void)

@@ -12,22 +12,6 @@
 #include <string.h>
 
 #define MiB (1UL << 20)
-static char *region;
-static size_t region_size;
-
-static void setup(size_t size, int ncpu)
-{
-    region_size = size;
-    region = region_map(size, 0);
-    if (pmm_init(region, region + size, ncpu) != 0)
-        abort();
-}
-
-static void teardown(void)
-{
-    pmm_reset();
-    region_unmap(region, region_size, 0);
-}
 
 #ifndef SMP_CHECKED
 static char expect[128];
@@ -56,7 +40,7 @@ static void use_after_free_address(size_t size)
 
 TEST(write_after_free_is_reported_as_that_object)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     static const size_t sizes[] = { 8, 64, 2048 };
     for (unsigned i = 0; i < 3; i++) {
         use_after_free_address(sizes[i]);
@@ -68,7 +52,7 @@ TEST(write_after_free_is_reported_as_that_object)
     char *p = kalloc(64);
     kfree(p);
     CHECK(kalloc(64) == p && kalloc(64) != NULL, "clean twin");
-    teardown();
+    pmm_teardown();
 }
 
 #endif
@@ -82,7 +66,7 @@ static void double_free(void *arg)
 
 TEST(immediate_double_free_of_a_cached_object_panics)
 {
-    setup(64 * MiB, 2);
+    pmm_setup(64 * MiB, 2);
     static const size_t sizes[] = { 8, 24, 1000, 2048 };
     for (unsigned i = 0; i < 4; i++)
         CHECK(expect_panic(double_free, (void *)(uintptr_t)sizes[i], "double free"),
@@ -96,7 +80,7 @@ TEST(immediate_double_free_of_a_cached_object_panics)
 #endif
     kfree(q);
     CHECK(pmm_check() == 0, "check");
-    teardown();
+    pmm_teardown();
 }
 
 #ifndef SMP_CHECKED
@@ -127,10 +111,10 @@ static void overflow_into_free_neighbour(void *arg)
 
 TEST(overflow_into_a_free_neighbour_is_caught)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     CHECK(expect_panic(overflow_into_free_neighbour, NULL, "free object corrupted"),
           "a one-byte overflow into a free object's link");
-    teardown();
+    pmm_teardown();
 }
 
 #endif

@@ -9,26 +9,10 @@
 #include "../src/kalloc/top.h"
 
 #define MiB (1UL << 20)
-static char *region;
-static size_t region_size;
-
-static void setup(size_t size, int ncpu)
-{
-    region_size = size;
-    region = region_map(size, 0);
-    if (pmm_init(region, region + size, ncpu) != 0)
-        abort();
-}
-
-static void teardown(void)
-{
-    pmm_reset();
-    region_unmap(region, region_size, 0);
-}
 
 TEST(every_order_is_aligned)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     unsigned max = smp_pmm_max_order();
     CHECK(max == 13, "64 MiB region: max order %u, want 13", max);
     for (unsigned o = 0; o <= max; o++) {
@@ -52,7 +36,7 @@ TEST(every_order_is_aligned)
     pmm_drain();
     CHECK(pmm_free_pages() == pmm_total_pages(), "all free");
     CHECK(pmm_check() == 0, "check");
-    teardown();
+    pmm_teardown();
 }
 
 struct blk { char *p; unsigned order; uint64_t stamp; };
@@ -72,7 +56,7 @@ static int stamp_ok(const struct blk *b)
 
 TEST(random_split_merge_sweeps)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     struct rng g = rng_for(7);
     enum { SLOTS = 512 };
     static struct blk live[SLOTS];
@@ -117,12 +101,12 @@ TEST(random_split_merge_sweeps)
     CHECK(big != NULL, "max-order block after drain");
     if (big)
         page_free(big, smp_pmm_max_order());
-    teardown();
+    pmm_teardown();
 }
 
 TEST(exhaustion_gives_null_and_recovers)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     size_t total = pmm_total_pages(), n = 0;
     void **list = NULL, *p;
     while ((p = page_alloc(2)) != NULL) {   /* 16 KiB blocks until dry */
@@ -141,11 +125,11 @@ TEST(exhaustion_gives_null_and_recovers)
     CHECK(pmm_free_pages() == total, "free == total (cached pages count as free)");
     pmm_drain();
     CHECK(pmm_check() == 0, "check");
-    teardown();
+    pmm_teardown();
 }
 
 /* Misuse: each must panic with the address and a reason. */
-static void free_outside(void *a) { (void)a; page_free((char *)region - 4096, 0); }
+static void free_outside(void *a) { (void)a; page_free((char *)test_region - 4096, 0); }
 static void free_misaligned(void *a) { (void)a; char *p = page_alloc(0); page_free(p + 8, 0); }
 static void free_twice(void *a) { (void)a; char *p = page_alloc(0); page_free(p, 0); page_free(p, 0); }
 static void free_twice_big(void *a) { (void)a; char *p = page_alloc(6); page_free(p, 6); page_free(p, 6); }
@@ -155,7 +139,7 @@ static void free_never_allocated(void *a) { (void)a; char *p = page_alloc(3); pa
 
 TEST(bad_page_free_panics_with_reason)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     CHECK(expect_panic(free_outside, NULL, "outside the managed region"), "outside");
     CHECK(expect_panic(free_misaligned, NULL, "not aligned to its order"), "misaligned");
     CHECK(expect_panic(free_twice, NULL, "double free"), "double free (cached order)");
@@ -163,7 +147,7 @@ TEST(bad_page_free_panics_with_reason)
     CHECK(expect_panic(free_tail, NULL, "not the start of an allocated block"), "tail page");
     CHECK(expect_panic(free_huge_order, NULL, "order larger than any block"), "absurd order");
     CHECK(expect_panic(free_never_allocated, NULL, "page_free(0x"), "address printed");
-    teardown();
+    pmm_teardown();
 }
 
 static void free_wrong_order2(void *a)
@@ -175,16 +159,16 @@ static void free_wrong_order2(void *a)
 
 TEST(wrong_order_panics)
 {
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     CHECK(expect_panic(free_wrong_order2, NULL, "freed with order 0 but allocated with order 1"), "order");
-    teardown();
+    pmm_teardown();
 }
 
 TEST(check_detects_corruption)
 {
     /* pmm_check must be able to fail.  White-box: flip descriptors the way
      * a stray write would, expect a violation, restore, expect a pass. */
-    setup(64 * MiB, 1);
+    pmm_setup(64 * MiB, 1);
     struct smp_pages *m = &smp_pmm_state->pg;
     CHECK(pmm_check() == 0, "clean");
     /* A free block of at least two pages: its head and its first tail. */
@@ -204,7 +188,7 @@ TEST(check_detects_corruption)
     CHECK(pmm_check() != 0, "page in two blocks not detected");
     smp_set_state(tail, PG_TAIL);
     CHECK(pmm_check() == 0, "clean again");
-    teardown();
+    pmm_teardown();
 }
 
 int main(void)

@@ -15,22 +15,6 @@
 
 #define MiB (1UL << 20)
 #define NCPU 8
-static char *region;
-static size_t region_size;
-
-static void setup(size_t size, int ncpu)
-{
-    region_size = size;
-    region = region_map(size, 0);
-    if (pmm_init(region, region + size, ncpu) != 0)
-        abort();
-}
-
-static void teardown(void)
-{
-    pmm_reset();
-    region_unmap(region, region_size, 0);
-}
 
 /* Every CPU stops the world (pmm_check, pmm_drain) and steals while it
  * holds a lock of its own, i.e. with interrupts pushed off, as kernel code
@@ -72,7 +56,7 @@ static void ask_each_other(int cpu, void *arg)
 
 TEST(cpus_ask_each_other_with_interrupts_off)
 {
-    setup(64 * MiB, NCPU);
+    pmm_setup(64 * MiB, NCPU);
     for (int c = 0; c < NCPU; c++) {
         snprintf(held_name[c], sizeof held_name[c], "test.held%d", c);
         smp_lock_init(&held_lock[c], held_name[c]);
@@ -80,7 +64,7 @@ TEST(cpus_ask_each_other_with_interrupts_off)
     run_on_cpus(NCPU, ask_each_other, NULL);
     CHECK(pmm_check() == 0, "check after");
     smp_lock_forget_range(held_lock, held_lock + NCPU);
-    teardown();
+    pmm_teardown();
 }
 
 /* CPUs 1..7 fill their caches and then never call smpmem again (they wait
@@ -128,9 +112,9 @@ static void park_after_caching(int cpu, void *arg)
 
 TEST(parked_cpus_do_not_stall_others)
 {
-    setup(64 * MiB, NCPU);
+    pmm_setup(64 * MiB, NCPU);
     run_on_cpus(NCPU, park_after_caching, NULL);
-    teardown();
+    pmm_teardown();
 }
 
 /* NULL means exhausted.  CPUs 1..7 churn single pages through their caches
@@ -220,7 +204,7 @@ static void churn_or_ask_big(int cpu, void *arg)
 
 TEST(null_only_when_exhausted_under_churn)
 {
-    setup(16 * MiB, NCPU);
+    pmm_setup(16 * MiB, NCPU);
     REQUIRE(pmm_total_pages() >> BIG_ORDER >= 31, "the region holds 31+ blocks of 512 KiB");
     all_pages = malloc(pmm_total_pages() * sizeof *all_pages);
     REQUIRE(all_pages, "malloc");
@@ -235,7 +219,7 @@ TEST(null_only_when_exhausted_under_churn)
     CHECK(pmm_check() == 0, "check after");
     pmm_drain();
     CHECK(pmm_free_pages() == pmm_total_pages(), "every page back after drain");
-    teardown();
+    pmm_teardown();
 }
 
 int main(void)
