@@ -142,3 +142,4 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 
 # Benchmark fragments (e.g. peer-allocator builds) add targets to `benches`.
 -include $(wildcard bench/*.mk)
+-include tests/proof.mk
