@@ -11,7 +11,7 @@
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 120
 FUZZ_BUILD   := build/fuzz
-FAULT_BUILD  := build/faults
+FAULT_BUILD  ?= build/faults
 
 # SAN=fuzz: AddressSanitizer + UBSan with libFuzzer's coverage on every
 # object (clang only); the target links libFuzzer's main.
@@ -36,3 +36,10 @@ fuzz: fuzz-build
 	@mkdir -p $(FUZZ_BUILD)/corpus
 	$(FUZZ_BUILD)/fuzz_pmm -max_total_time=$(FUZZ_SECONDS) -timeout=20 -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+
+# The fault-injection build: the library and tests/test_faults.c with
+# -DSMP_FAULT_INJECT, in their own BUILD (TOOLCHAIN, SAN and LOCKED pass
+# through; scripts/check-faults.sh runs several).
+faults:
+	@$(MAKE) -s FAULT=1 BUILD=$(FAULT_BUILD) $(FAULT_BUILD)/tests/test_faults
+	@$(FAULT_BUILD)/tests/test_faults
