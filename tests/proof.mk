@@ -43,3 +43,10 @@ fuzz: fuzz-build
 faults:
 	@$(MAKE) -s FAULT=1 BUILD=$(FAULT_BUILD) $(FAULT_BUILD)/tests/test_faults
 	@$(FAULT_BUILD)/tests/test_faults
+
+# The soak run: TOOLCHAIN, SAN and LOCKED choose the variant as for tests.
+$(BUILD)/soak: $(BUILD)/obj/tests/soak.o $(HARNESS) $(SUPPORT) $(LIB)
+	$(CC) $(SANFLAGS) -pthread -o $@ $^
+
+soak: $(BUILD)/soak
+	@SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/soak
