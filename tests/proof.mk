@@ -7,6 +7,8 @@
 #                                   build/fuzz/corpus, crashes to build/fuzz/)
 #   make faults                     tests/test_faults.c built with -DSMP_FAULT_INJECT
 #   make soak   [SOAK_SECONDS=120]  randomized multi-CPU churn (tests/soak.c)
+#   make orders                     each non-relaxed memory order weakened in turn
+#                                   must make tests/test_orders.c race under TSan
 
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 120
@@ -23,7 +25,7 @@ ifeq ($(FAULT),1)
 CPPFLAGS += -DSMP_FAULT_INJECT
 endif
 
-.PHONY: fuzz fuzz-build faults soak
+.PHONY: fuzz fuzz-build faults soak orders
 
 fuzz-build:
 	@scripts/ensure-tools.sh clang
@@ -50,3 +52,8 @@ $(BUILD)/soak: $(BUILD)/obj/tests/soak.o $(HARNESS) $(SUPPORT) $(LIB)
 
 soak: $(BUILD)/soak
 	@SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/soak
+
+# Each non-relaxed order weakened in turn must make tests/test_orders.c
+# report a race under TSan (a few minutes: one TSan build per order).
+orders:
+	@scripts/check-orders.sh
