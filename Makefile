@@ -153,3 +153,4 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 
 # The bare-metal riscv64 port: make qemu, make qemu-check (port/riscv64/riscv.mk).
 -include port/riscv64/riscv.mk
+-include tests/proof.mk

@@ -54,6 +54,10 @@ step make -s TOOLCHAIN=gcc LOCKED=1 BUILD=build/gcc-locked fastpath-check
 # No libgcc helper and no libc call on i386, armv7, aarch64 and riscv64 either.
 step scripts/check-cross.sh
 [ -x scripts/check-extra.sh ] && . scripts/check-extra.sh
+[ -x scripts/check-fuzz.sh ] && . scripts/check-fuzz.sh
+[ -x scripts/check-faults.sh ] && . scripts/check-faults.sh
+[ -x scripts/check-soak.sh ] && . scripts/check-soak.sh
+[ -x scripts/check-orders.sh ] && step scripts/check-orders.sh
 
 total_fail=$((total_fail + broken))
 echo "$total_pass passed, $total_fail failed"

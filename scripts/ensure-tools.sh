@@ -3,7 +3,8 @@
 # a no-op when everything is there.
 # Usage: ensure-tools.sh [gcc|clang|peers|plot]...
 #   gcc    the sanitizer runtimes gcc links against
-#   clang  clang and its sanitizer runtimes
+#   clang  clang and its sanitizer runtimes (libclang-rt-14-dev also holds
+#          libFuzzer: make fuzz links -fsanitize=fuzzer from it)
 #   peers  the allocators bench_kalloc compares against (bench/kalloc.mk):
 #          libjemalloc-dev (-ljemalloc), libmimalloc-dev (-lmimalloc),
 #          libgoogle-perftools-dev (-ltcmalloc_minimal), libtbb-dev (-ltbbmalloc)

@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <smpmem/pmm_debug.h>
-#include "../src/kalloc/top.h"
 
 #define MiB (1UL << 20)
 
@@ -166,27 +165,28 @@ TEST(wrong_order_panics)
 
 TEST(check_detects_corruption)
 {
-    /* pmm_check must be able to fail.  White-box: flip descriptors the way
-     * a stray write would, expect a violation, restore, expect a pass. */
+    /* pmm_check must be able to fail: flip descriptors the way a stray
+     * write would (the test-only hooks of pmm_debug.h), expect a violation,
+     * restore, expect a pass.  test_check_pmm.c does this for every
+     * invariant and matches the reason. */
     pmm_setup(64 * MiB, 1);
-    struct smp_pages *m = &smp_pmm_state->pg;
     CHECK(pmm_check() == 0, "clean");
+    enum { TAIL, BUDDY, PCP, ALLOC };
     /* A free block of at least two pages: its head and its first tail. */
-    uint32_t h = 0;
-    while (h < m->npages && !(smp_state(&m->pages[h]) == PG_BUDDY && m->pages[h].order >= 1))
-        h += 1U << m->pages[h].order;
-    REQUIRE(h < m->npages, "no free block of two pages or more");
-    struct smp_page *head = &m->pages[h];
-    unsigned saved = smp_state(head);
-    smp_set_state(head, PG_PCP);                    /* free block claims to be cached */
+    uint32_t h = 0, n = (uint32_t)pmm_total_pages();
+    while (h < n && !(smp_pmm_debug_get(SMP_DBG_PAGE_STATE, 0, 0, h) == BUDDY &&
+                      smp_pmm_debug_get(SMP_DBG_PAGE_ORDER, 0, 0, h) >= 1))
+        h += 1U << smp_pmm_debug_get(SMP_DBG_PAGE_ORDER, 0, 0, h);
+    REQUIRE(h < n, "no free block of two pages or more");
+    uint64_t saved = smp_pmm_debug_set(SMP_DBG_PAGE_STATE, 0, 0, h, PCP);  /* free block claims to be cached */
     CHECK(pmm_check() != 0, "free block marked cached not detected");
-    smp_set_state(head, saved);
-    struct smp_page *tail = &m->pages[h + 1];
-    CHECK(smp_state(tail) == PG_TAIL, "the page after a free head should be a tail");
-    smp_set_state(tail, PG_ALLOC);
-    tail->order = 0;
+    smp_pmm_debug_set(SMP_DBG_PAGE_STATE, 0, 0, h, saved);
+    CHECK(smp_pmm_debug_get(SMP_DBG_PAGE_STATE, 0, 0, h + 1) == TAIL,
+          "the page after a free head should be a tail");
+    smp_pmm_debug_set(SMP_DBG_PAGE_STATE, 0, 0, h + 1, ALLOC);
+    smp_pmm_debug_set(SMP_DBG_PAGE_ORDER, 0, 0, h + 1, 0);
     CHECK(pmm_check() != 0, "page in two blocks not detected");
-    smp_set_state(tail, PG_TAIL);
+    smp_pmm_debug_set(SMP_DBG_PAGE_STATE, 0, 0, h + 1, TAIL);
     CHECK(pmm_check() == 0, "clean again");
     pmm_teardown();
 }

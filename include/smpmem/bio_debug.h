@@ -39,6 +39,39 @@ unsigned smp_bcache_count(unsigned dev, uint64_t blockno);
  * its storage back to kfree).  Not thread-safe. */
 void smp_bdev_reset(void);
 
+/*
+ * Metadata hooks (src/bio/bcache_debug.c), TEST-ONLY: read or overwrite
+ * one field of the cache's books, so a test can corrupt it on purpose,
+ * watch smp_bcache_check name exactly that violation, and put the old
+ * value back.  No lock is taken: call them only while no other CPU uses
+ * the cache.  They cost nothing unless called.  A bad selector (or no
+ * cache) panics "smp_bcache_debug: ...".
+ *
+ * smp_bcache_debug_get(field, i) reads; smp_bcache_debug_set(field, i, v)
+ * stores v and returns the old value.  Pointers (links, heads, hints) are
+ * passed as integers; i selects the buffer (0..nbuf-1), bucket or clock
+ * (0..nbucket-1) the field belongs to.
+ */
+enum smp_bcache_field {
+    SMP_DBG_BUF_DEV,            /* buffer i */
+    SMP_DBG_BUF_BLOCKNO,
+    SMP_DBG_BUF_BUCKET,
+    SMP_DBG_BUF_NEXT,
+    SMP_DBG_BUF_PREV,
+    SMP_DBG_BUF_REFCNT,
+    SMP_DBG_BUF_LAST_USE,
+    SMP_DBG_BUCKET_HEAD,        /* bucket i */
+    SMP_DBG_BUCKET_WAITERS,
+    SMP_DBG_BUCKET_OLDEST,      /* the oldest-free hint */
+    SMP_DBG_CLOCK_EPOCH,        /* LRU clock i: a CPU's view of the epoch */
+    SMP_DBG_EPOCH,              /* the global miss epoch (i ignored) */
+};
+uint64_t smp_bcache_debug_get(enum smp_bcache_field field, unsigned i);
+uint64_t smp_bcache_debug_set(enum smp_bcache_field field, unsigned i, uint64_t v);
+/* Buffer i (NULL when i >= nbuf), and the bucket (dev, blockno) hashes to. */
+struct smp_buf *smp_bcache_debug_buf(unsigned i);
+unsigned smp_bcache_debug_bucket_of(unsigned dev, uint64_t blockno);
+
 #if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define bcache_reset         smp_bcache_reset
 #define bcache_stats_reset   smp_bcache_stats_reset

@@ -19,12 +19,17 @@ static int registry_count;
 static void registry_enter(void)
 {
     smp_port_irq_push();
+    /* acquire: pairs with the release in registry_leave, so the registry
+     * and its count as the last holder left them are what we read; relaxed
+     * could read a half-added or half-compacted registry. */
     while (atomic_exchange_explicit(&registry_lock, 1, memory_order_acquire))
         smp_port_relax();
 }
 
 static void registry_leave(void)
 {
+    /* release: pairs with the acquire in registry_enter (our registry
+     * writes are visible to the next holder). */
     atomic_store_explicit(&registry_lock, 0, memory_order_release);
     smp_port_irq_pop();
 }
@@ -59,8 +64,10 @@ void smp_lock_spin(struct smp_spinlock *lk)
         spins++;
         while (atomic_load_explicit(&lk->locked, memory_order_relaxed)) {
             spins++;
-            smp_port_relax();
+            smp_port_relax();   /* relaxed: only a hint; the exchange decides */
         }
+        /* acquire: pairs with the holder's release store, as in
+         * smp_lock_acquire_on (spinlock_inline.h). */
     } while (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire));
     /* We hold lk now, so the counter is ours to bump. */
     smp_counter_add(&lk->n_contended, spins);

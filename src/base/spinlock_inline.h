@@ -30,6 +30,11 @@ static inline void smp_lock_acquire_on(struct smp_spinlock *lk, int cpu)
 {
     if (atomic_load_explicit(&lk->cpu, memory_order_relaxed) == cpu)
         smp_panic(lk->name, "acquire: lock already held by this CPU");
+    /* acquire: pairs with the release store of `locked` by the previous
+     * holder (smp_lock_release_on / _release_local), so every write made in
+     * its critical section is visible in ours.  Relaxed would let our reads
+     * of the guarded data run before we own the lock: stale free lists,
+     * lost updates on weakly ordered CPUs (and a race under TSan). */
     if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
         smp_lock_spin(lk);
     atomic_store_explicit(&lk->cpu, cpu, memory_order_relaxed);
@@ -47,6 +52,8 @@ static inline void smp_lock_acquire_on(struct smp_spinlock *lk, int cpu)
  */
 static inline int smp_lock_try_local(struct smp_spinlock *lk)
 {
+    /* acquire: pairs with the previous holder's release, as in
+     * smp_lock_acquire_on. */
     if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
         return 0;
     smp_counter_add(&lk->n_acquire, 1);
@@ -55,6 +62,8 @@ static inline int smp_lock_try_local(struct smp_spinlock *lk)
 
 static inline void smp_lock_take_local(struct smp_spinlock *lk)
 {
+    /* acquire: pairs with the previous holder's release, as in
+     * smp_lock_acquire_on. */
     if (atomic_exchange_explicit(&lk->locked, 1, memory_order_acquire))
         smp_lock_spin(lk);
     smp_counter_add(&lk->n_acquire, 1);
@@ -62,6 +71,8 @@ static inline void smp_lock_take_local(struct smp_spinlock *lk)
 
 static inline void smp_lock_release_local(struct smp_spinlock *lk)
 {
+    /* release: pairs with the next holder's acquire exchange (see
+     * smp_lock_release_on). */
     atomic_store_explicit(&lk->locked, 0, memory_order_release);
 }
 
@@ -71,6 +82,11 @@ static inline void smp_lock_release_on(struct smp_spinlock *lk, int cpu)
     if (atomic_load_explicit(&lk->cpu, memory_order_relaxed) != cpu)
         smp_panic(lk->name, "release: lock not held by this CPU");
     atomic_store_explicit(&lk->cpu, -1, memory_order_relaxed);
+    /* release: pairs with the acquire exchange of the next holder
+     * (smp_lock_acquire_on, smp_lock_spin, _try_local, _take_local): every
+     * write of this critical section is visible before the lock reads
+     * free.  Relaxed would let those writes drift past the unlock, so the
+     * next holder could see the lock free but the data half-updated. */
     atomic_store_explicit(&lk->locked, 0, memory_order_release);
 }
 

@@ -100,11 +100,13 @@ int smp_bcache_check(void)
         if (bk->waiters != c->buckets[0].waiters)
             bad = violation(0, i, "waiters count differs from bucket 0's");
         struct smp_buf *prev = 0;
-        for (struct smp_buf *b = bk->head; b && !bad; prev = b, b = b->next) {
+        for (struct smp_buf *b = bk->head; b; prev = b, b = b->next) {
             if (++seen > c->nbuf)
                 bad = violation(b, i, "lists hold more entries than buffers (cycle?)");
             else
                 bad = check_buf(c, b, prev, i, epoch);
+            if (bad)
+                break;          /* before following the link of what failed */
         }
         if (!bad)
             bad = check_hint(bk, i);

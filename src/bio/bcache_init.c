@@ -136,6 +136,8 @@ int smp_bcache_reset(void)
     struct bcache *c = smp_bcache_state;
     if (!c)
         return 0;
+    /* seq_cst by default spelling only: reset runs while no other CPU uses
+     * the cache (bcache.h), so nothing pairs with this load. */
     for (unsigned i = 0; i < c->nbuf; i++)
         if (atomic_load(&c->bufs[i].refcnt))
             return SMP_EBUSY;

@@ -43,6 +43,9 @@ int smp_bcache_stats(struct smp_bcache_stats *out)
         out->races += bk->races;
     }
     out->waits = c->waits;
+    /* seq_cst is only the default spelling: these are statistics bumped by
+     * relaxed fetch_adds (bcache.c), nothing pairs with these loads, and a
+     * count one behind breaks nothing.  Relaxed would do. */
     out->dev_reads = atomic_load(&c->dev_reads);
     out->dev_writes = atomic_load(&c->dev_writes);
     out->read_errors = atomic_load(&c->read_errors);
@@ -62,6 +65,7 @@ void smp_bcache_stats_reset(void)
         bk->hits = bk->misses = bk->evictions = bk->races = 0;
     }
     c->waits = 0;
+    /* seq_cst by default spelling only; nothing pairs (see smp_bcache_stats). */
     atomic_store(&c->dev_reads, 0);
     atomic_store(&c->dev_writes, 0);
     atomic_store(&c->read_errors, 0);

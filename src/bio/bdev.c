@@ -26,12 +26,16 @@ static atomic_uint table_guard;
 static void guard_enter(void)
 {
     smp_port_irq_push();
+    /* acquire: pairs with the release in guard_leave, so a register or
+     * unregister sees the table as the previous one left it (without it,
+     * two registrations of one dev could both see it free). */
     while (atomic_exchange_explicit(&table_guard, 1, memory_order_acquire))
         smp_port_relax();
 }
 
 static void guard_leave(void)
 {
+    /* release: pairs with the acquire in guard_enter. */
     atomic_store_explicit(&table_guard, 0, memory_order_release);
     smp_port_irq_pop();
 }
@@ -41,6 +45,11 @@ static struct dev_entry *entry_of(unsigned dev)
     if (dev >= SMP_BDEV_MAX)
         return 0;
     struct dev_entry *e = &table[dev];
+    /* acquire: pairs with the release store of present = 1 in
+     * smp_bdev_register, so ops, ctx, block_size and nblocks read after it
+     * are the ones written before it.  Relaxed would let a CPU doing I/O
+     * see the device present but read an old or NULL ops pointer and call
+     * through it (weakly ordered CPUs). */
     return atomic_load_explicit(&e->present, memory_order_acquire) ? e : 0;
 }
 
@@ -58,6 +67,7 @@ int smp_bdev_register(unsigned dev, const struct smp_bdev_ops *ops, void *ctx,
         e->ctx = ctx;
         e->block_size = block_size;
         e->nblocks = nblocks;
+        /* release: publishes the fields above to entry_of's acquire load. */
         atomic_store_explicit(&e->present, 1, memory_order_release);
     }
     guard_leave();
@@ -76,6 +86,9 @@ int smp_bdev_unregister(unsigned dev)
     if (present) {
         ops = e->ops;
         ctx = e->ctx;
+        /* release, pairing with entry_of's acquire: a reader that sees 0
+         * reads nothing more, so relaxed would do; kept for symmetry (a
+         * configuration call, off every I/O path). */
         atomic_store_explicit(&e->present, 0, memory_order_release);
     }
     guard_leave();

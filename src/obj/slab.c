@@ -160,8 +160,16 @@ unsigned smp_slab_take(struct smp_objs *o, unsigned cls, unsigned n, void **chai
         return got;
     /* No free object in the class: a new slab, allocated with no lock held. */
     void *block = smp_pg_alloc(o->pg, c->order);
-    if (!block)
-        return 0;
+    if (!block) {
+        /* Memory is short, and the reclaim that found no block flushed every
+         * CPU's magazines into the slabs: objects of this class may be free
+         * now.  Look again before giving up (the fuzzer found kalloc NULL
+         * while its class had free objects). */
+        smp_lock_acquire(&c->lock);
+        got = take_locked(o, c, n, chain);
+        smp_lock_release(&c->lock);
+        return got;
+    }
     smp_lock_acquire(&c->lock);
     adopt_locked(o, cls, block);
     got = take_locked(o, c, n, chain);

@@ -12,6 +12,7 @@
  * of exactly order k.
  */
 #include "page.h"
+#include "../base/fault.h"
 
 static void list_push(struct smp_pages *m, unsigned order, uint32_t idx)
 {
@@ -80,6 +81,8 @@ void smp_buddy_init(struct smp_pages *m)
 
 uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
 {
+    if (smp_fault_point(SMP_FAULT_BUDDY))    /* test builds only (base/fault.h) */
+        return SMP_NIL;
     unsigned o = order;
     while (o <= m->max_order && m->zone.free_head[o] == SMP_NIL)
         o++;
