@@ -100,7 +100,7 @@ int smp_bcache_check(void)
         if (bk->waiters != c->buckets[0].waiters)
             bad = violation(0, i, "waiters count differs from bucket 0's");
         struct smp_buf *prev = 0;
-        for (struct smp_buf *b = bk->head; b; prev = b, b = b->next) {
+        for (struct smp_buf *b = bad ? 0 : bk->head; b; prev = b, b = b->next) {
             if (++seen > c->nbuf)
                 bad = violation(b, i, "lists hold more entries than buffers (cycle?)");
             else
