@@ -142,3 +142,6 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 
 # Benchmark fragments (e.g. peer-allocator builds) add targets to `benches`.
 -include $(wildcard bench/*.mk)
+
+# The malloc front end (LD_PRELOAD): port/malloc/.
+-include port/malloc/malloc.mk
