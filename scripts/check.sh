@@ -50,6 +50,7 @@ step make -s TOOLCHAIN=gcc BUILD=build fastpath-check
 step make -s TOOLCHAIN=clang BUILD=build/clang-plain fastpath-check
 step make -s TOOLCHAIN=gcc LOCKED=1 BUILD=build/gcc-locked fastpath-check
 [ -x scripts/check-extra.sh ] && . scripts/check-extra.sh
+[ -x scripts/check-malloc.sh ] && . scripts/check-malloc.sh
 
 total_fail=$((total_fail + broken))
 echo "$total_pass passed, $total_fail failed"

@@ -43,8 +43,17 @@ enum { UNINIT, INITIALISING, READY, FAILED };
 static _Atomic int state = UNINIT;
 static __thread int initialising __attribute__((tls_model("initial-exec")));
 static int check_at_exit, stats_at_exit;
-static void *region;
+static char *region;
 static size_t region_size;
+/* Double-free detection (kfree itself catches it for page blocks, not for
+ * slab objects, which carry no state of their own): free stores
+ * key ^ address in a block's second word, every allocation clears it, so a
+ * block whose second word holds that value is free now (short of a program
+ * storing exactly that 64-bit value there: the key is random).  The core
+ * links free objects through their first word only.  Blocks are at least
+ * 16 bytes so the second word is the block's own. */
+static uintptr_t free_key;
+#define MIN_BLOCK 16
 
 /* ---- reporting without allocating -------------------------------------- */
 
@@ -244,6 +253,11 @@ static int init_core(void)
     }
     region = p;
     region_size = size;
+    uint64_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uintptr_t k = (uintptr_t)(lo | hi << 32) ^ (uintptr_t)&k ^ (uintptr_t)p;
+    k = (k ^ (k >> 31)) * 0x9e3779b97f4a7c15ULL;
+    free_key = k | 1;
     return 1;
 }
 
@@ -305,9 +319,12 @@ static void *alloc_aligned(size_t size, size_t align)
         return b ? b : nomem();
     }
     smpm_enter();
-    void *p = smp_kalloc(want ? want : 1);
+    void *p = smp_kalloc(want > MIN_BLOCK ? want : MIN_BLOCK);
     smpm_exit();
-    return likely(p != 0) ? p : nomem();
+    if (unlikely(!p))
+        return nomem();
+    ((uintptr_t *)p)[1] = 0;
+    return p;
 }
 
 API void *malloc(size_t size)
@@ -315,9 +332,34 @@ API void *malloc(size_t size)
     if (unlikely(!ready()))
         return alloc_aligned(size, 16);
     smpm_enter();
-    void *p = smp_kalloc(size ? size : 1);
+    void *p = smp_kalloc(size > MIN_BLOCK ? size : MIN_BLOCK);
     smpm_exit();
-    return likely(p != 0) ? p : nomem();
+    if (unlikely(!p))
+        return nomem();
+    ((uintptr_t *)p)[1] = 0;
+    return p;
+}
+
+static _Noreturn __attribute__((cold)) void already_free(const char *who, void *p)
+{
+    char hex[19] = "0x";
+    for (int i = 0; i < 16; i++)
+        hex[2 + i] = "0123456789abcdef"[((uintptr_t)p >> (60 - 4 * i)) & 15];
+    hex[18] = 0;
+    say("smpmem: ");
+    say(who);
+    say("(");
+    say(hex);
+    say("): block is already free (double free?)");
+    smp_port_panic("");
+}
+
+/* For a pointer inside the region (memory is mapped there, so the read is
+ * safe; outside it, kfree reports the address): 0 if it is free now. */
+static inline int live(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)region >= region_size ||
+           ((const uintptr_t *)p)[1] != (free_key ^ (uintptr_t)p);
 }
 
 API void free(void *p)
@@ -328,6 +370,10 @@ API void free(void *p)
         say("smpmem: free of a block the heap never gave out\n");
         return;                      /* the heap failed: nothing can be ours */
     }
+    if (unlikely(!live(p)))
+        already_free("free", p);
+    if ((uintptr_t)p - (uintptr_t)region < region_size)
+        ((uintptr_t *)p)[1] = free_key ^ (uintptr_t)p;
     smpm_enter();
     smp_kfree(p);                    /* panics with the address on a bad pointer */
     smpm_exit();
@@ -348,6 +394,8 @@ static size_t usable(void *p)
 {
     if (in_boot(p))
         return boot_size(p);
+    if (unlikely(!live(p)))
+        already_free("malloc_usable_size/realloc", p);
     smpm_enter();
     size_t n = smp_kalloc_usable_size(p);   /* panics with the address on a bad pointer */
     smpm_exit();
