@@ -56,6 +56,16 @@ if step make -s malloc malloc-tests; then
     fi
     for mode in stack double interior wild realloc; do m_misuse $mode; done
 
+    # Exhaustion under 200 threads on a 64 MiB heap, with 2 and with 64
+    # vCPUs: ENOMEM, then everything back (stop-the-world by cross-calls).
+    for v in 2 64; do
+        if SMPMEM_VCPUS=$v SMPMEM_CHECK=1 SMPMEM_HEAP_SIZE=64M LD_PRELOAD=$M_SO timeout 60 \
+               "$M_T/pressure" 200 3 >"$M_DIR/pressure-$v.out" 2>&1; then
+            total_pass=$((total_pass + 1)); echo "ok   malloc: exhaustion, 200 threads on $v vCPUs"
+        else
+            total_fail=$((total_fail + 1)); echo "FAIL malloc: exhaustion on $v vCPUs: $(tail -3 "$M_DIR/pressure-$v.out")"
+        fi
+    done
     m_same threads "$M_T/threads" 300 2 $([ "$quick" = 1 ] && echo 40 || echo 120)
     m_same fork "$M_T/forktest" $([ "$quick" = 1 ] && echo 10 || echo 30) 3
 
