@@ -370,11 +370,18 @@ API void free(void *p)
         say("smpmem: free of a block the heap never gave out\n");
         return;                      /* the heap failed: nothing can be ours */
     }
-    if (unlikely(!live(p)))
-        already_free("free", p);
-    if ((uintptr_t)p - (uintptr_t)region < region_size)
-        ((uintptr_t *)p)[1] = free_key ^ (uintptr_t)p;
+    /* Mark after taking the vCPU: the block's line is often another core's
+     * (freed where it was not allocated), and a store still in flight
+     * would make the compare-and-swap wait for it. */
     smpm_enter();
+    if ((uintptr_t)p - (uintptr_t)region < region_size) {
+        uintptr_t mark = free_key ^ (uintptr_t)p;
+        if (unlikely(((uintptr_t *)p)[1] == mark)) {
+            smpm_exit();
+            already_free("free", p);
+        }
+        ((uintptr_t *)p)[1] = mark;
+    }
     smp_kfree(p);                    /* panics with the address on a bad pointer */
     smpm_exit();
 }

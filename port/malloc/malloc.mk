@@ -38,3 +38,12 @@ $(MALLOC_SO): $(MALLOC_OBJ)
 $(BUILD)/malloc/tests/%: tests/malloc/%.c
 	@mkdir -p $(dir $@)
 	gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -o $@ $<
+
+# make bench's real-program table (bench/realprog.sh): the stress patterns
+# and the runner that measures wall time and peak RSS.
+MALLOC_BENCH_BIN := $(BUILD)/malloc/bench/stress $(BUILD)/malloc/bench/runstat
+.PHONY: malloc-bench
+malloc-bench: $(MALLOC_SO) $(MALLOC_TEST_BIN) $(MALLOC_BENCH_BIN)
+$(BUILD)/malloc/bench/%: bench/malloc/%.c
+	@mkdir -p $(dir $@)
+	gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread -o $@ $<
