@@ -66,6 +66,19 @@ if step make -s malloc malloc-tests; then
             total_fail=$((total_fail + 1)); echo "FAIL malloc: exhaustion on $v vCPUs: $(tail -3 "$M_DIR/pressure-$v.out")"
         fi
     done
+    # Threads that exit give their cache back: pages in use at exit after
+    # 1000 short threads stay within 500 of one thread's (a leak would be
+    # ~6000: ~20 KiB cached per thread).
+    m_inuse() { SMPMEM_STATS=1 LD_PRELOAD=$M_SO "$M_T/threadexit" "$1" 2>&1 >/dev/null |
+                sed -n 's/.*pages managed \([0-9]*\), free \([0-9]*\),.*/\1 \2/p' | awk '{print $1 - $2}'; }
+    one=$(m_inuse 1); many=$(m_inuse 1000)
+    if [ -n "$one" ] && [ -n "$many" ] && [ "$many" -lt $((one + 500)) ]; then
+        total_pass=$((total_pass + 1)); echo "ok   malloc: 1000 exited threads leave $many pages in use (one thread: $one)"
+    else
+        total_fail=$((total_fail + 1)); echo "FAIL malloc: exited threads keep memory: $many pages in use after 1000 threads, $one after one"
+    fi
+    # The thread cache off: every call through a vCPU entry of its own.
+    m_same threads-no-tcache env SMPMEM_TCACHE=0 "$M_T/threads" 300 1 $([ "$quick" = 1 ] && echo 40 || echo 100)
     m_same threads "$M_T/threads" 300 2 $([ "$quick" = 1 ] && echo 40 || echo 120)
     m_same fork "$M_T/forktest" $([ "$quick" = 1 ] && echo 10 || echo 30) 3
 

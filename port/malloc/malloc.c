@@ -105,6 +105,96 @@ static size_t boot_size(const void *p)
     return *(const size_t *)((const char *)p - 16);
 }
 
+/* ---- the thread cache: the vCPU's compare-and-swap once per batch ------
+ *
+ * A CAS per call is most of a malloc/free pair's cost, so small blocks
+ * (<= 2 KiB) go through a per-thread front: for each class (16 B .. 2 KiB)
+ * a list of blocks kalloc'd in one batch on one vCPU entry, and one
+ * buffer of frees handed to kfree together when it fills.  A free needs no
+ * size: the buffer is unsorted.  A 4 KiB-aligned pointer may be a page
+ * block, which must not wait in a buffer: its size is looked up (the
+ * descriptors of a block the caller holds, no vCPU needed).  At most
+ * ~48 KiB of blocks and 64 frees per thread; a thread that exits gives them back
+ * (a pthread key destructor), and later calls of that thread bypass the
+ * cache.  Blocks in a list are allocated as far as the core knows. */
+#define TC_CLASSES 8                 /* 16 << c bytes */
+#define TC_PENDING 64
+struct tcache {
+    void *head[TC_CLASSES];          /* lists linked through the first word */
+    void *pending[TC_PENDING];       /* frees not yet given to kfree */
+    int npending;
+    int state;                       /* TC_OFF, TC_ON, TC_DEAD (thread exiting) */
+};
+enum { TC_OFF, TC_ON, TC_DEAD };
+static __thread struct tcache tc __attribute__((tls_model("initial-exec")));
+static pthread_key_t tc_key;
+static _Atomic int tc_enabled;
+static int tc_wanted;
+
+static inline unsigned tc_class(size_t n)
+{
+    return n <= 16 ? 0 : 64 - (unsigned)__builtin_clzl(n - 1) - 4;
+}
+
+static void tc_flush(struct tcache *t)
+{
+    smpm_enter();
+    for (int i = 0; i < t->npending; i++)
+        smp_kfree(t->pending[i]);    /* panics with the address on a bad pointer */
+    smpm_exit();
+    t->npending = 0;
+}
+
+static void tc_thread_exit(void *unused)
+{
+    (void)unused;
+    struct tcache *t = &tc;
+    t->state = TC_DEAD;
+    tc_flush(t);
+    smpm_enter();
+    for (unsigned c = 0; c < TC_CLASSES; c++) {
+        for (void *p = t->head[c], *n; p; p = n) {
+            n = *(void **)p;
+            smp_kfree(p);
+        }
+        t->head[c] = 0;
+    }
+    smpm_exit();
+}
+
+/* 1 if this thread may use its cache (registering it the first time). */
+static int tc_join(struct tcache *t)
+{
+    if (t->state == TC_OFF && atomic_load_explicit(&tc_enabled, memory_order_relaxed)) {
+        pthread_setspecific(tc_key, t);   /* a key below 32: no allocation */
+        t->state = TC_ON;
+    }
+    return t->state == TC_ON;
+}
+
+/* Refill class c's list with one vCPU entry and take a block from it. */
+static void *tc_refill(struct tcache *t, unsigned c)
+{
+    size_t size = (size_t)16 << c;
+    unsigned batch = size <= 1024 ? 16 : 8;
+    void *list = 0, *first = 0;
+    smpm_enter();
+    for (unsigned i = 0; i < batch; i++) {
+        void *p = smp_kalloc(size);
+        if (!p)
+            break;
+        if (!first)
+            first = p;
+        else {
+            *(void **)p = list;
+            list = p;
+        }
+    }
+    smpm_exit();
+    t->head[c] = list;
+    return first;
+}
+
 /* ---- initialisation ----------------------------------------------------- */
 
 /* The process's environment as it started, from /proc (getenv may not be
@@ -222,6 +312,7 @@ static int init_core(void)
     if (ncpu > SMP_MAX_CPUS)
         ncpu = SMP_MAX_CPUS;
     check_at_exit = env_get("SMPMEM_CHECK", v, sizeof v) && v[0] == '1';
+    tc_wanted = !(env_get("SMPMEM_TCACHE", v, sizeof v) && v[0] == '0');
     stats_at_exit = env_get("SMPMEM_STATS", v, sizeof v) && v[0] == '1';
 
     char *p = reserve(size);
@@ -290,6 +381,8 @@ static __attribute__((noinline, cold)) int init_slow(void)
         initialising = 0;
         /* May allocate: the heap is ready now. */
         pthread_atfork(fork_prepare, fork_release, fork_release);
+        if (ok && tc_wanted && pthread_key_create(&tc_key, tc_thread_exit) == 0)
+            atomic_store(&tc_enabled, 1);
         return ok;
     }
     while ((s = atomic_load(&state)) == INITIALISING)
@@ -327,10 +420,17 @@ static void *alloc_aligned(size_t size, size_t align)
     return p;
 }
 
-API void *malloc(size_t size)
+static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     if (unlikely(!ready()))
         return alloc_aligned(size, 16);
+    if (size <= 2048 && tc_join(&tc)) {
+        void *p = tc_refill(&tc, tc_class(size));
+        if (unlikely(!p))
+            return nomem();
+        ((uintptr_t *)p)[1] = 0;
+        return p;
+    }
     smpm_enter();
     void *p = smp_kalloc(size > MIN_BLOCK ? size : MIN_BLOCK);
     smpm_exit();
@@ -338,6 +438,21 @@ API void *malloc(size_t size)
         return nomem();
     ((uintptr_t *)p)[1] = 0;
     return p;
+}
+
+API void *malloc(size_t size)
+{
+    struct tcache *t = &tc;
+    if (likely(size <= 2048 && t->state == TC_ON)) {
+        unsigned c = tc_class(size);
+        void *p = t->head[c];
+        if (likely(p != 0)) {
+            t->head[c] = *(void **)p;
+            ((uintptr_t *)p)[1] = 0;
+            return p;
+        }
+    }
+    return malloc_slow(size);
 }
 
 static _Noreturn __attribute__((cold)) void already_free(const char *who, void *p)
@@ -362,7 +477,29 @@ static inline int live(const void *p)
            ((const uintptr_t *)p)[1] != (free_key ^ (uintptr_t)p);
 }
 
+static void free_direct(void *p);
+
 API void free(void *p)
+{
+    struct tcache *t = &tc;
+    uintptr_t a = (uintptr_t)p;
+    /* A slab object (16-aligned; if 4 KiB-aligned, of at most 2 KiB) inside
+     * the region. */
+    if (likely(a - (uintptr_t)region < region_size && !(a & 15) && t->state == TC_ON &&
+               ((a & 4095) || smp_kalloc_usable_size(p) <= 2048))) {
+        uintptr_t mark = free_key ^ a;
+        if (unlikely(((uintptr_t *)p)[1] == mark))
+            already_free("free", p);
+        ((uintptr_t *)p)[1] = mark;
+        t->pending[t->npending++] = p;
+        if (unlikely(t->npending == TC_PENDING))
+            tc_flush(t);
+        return;
+    }
+    free_direct(p);
+}
+
+static __attribute__((noinline)) void free_direct(void *p)
 {
     if (!p || unlikely(in_boot(p)))
         return;
@@ -507,6 +644,8 @@ __attribute__((destructor)) static void at_exit(void)
 {
     if (atomic_load(&state) != READY || !(check_at_exit || stats_at_exit))
         return;
+    if (tc.state == TC_ON && tc.npending)
+        tc_flush(&tc);
     smpm_enter();
     if (stats_at_exit) {
         struct smp_kalloc_stats ks;
