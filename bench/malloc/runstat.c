@@ -3,7 +3,8 @@
  * /dev/null, and print "<wall seconds> <peak RSS KiB> <exit status>" for it
  * (and its children: RUSAGE_CHILDREN's ru_maxrss is the largest of any of
  * them).  RUNSTAT_PRELOAD=lib.so: preload it into the program (not into
- * this process, whose own allocations then do not count).
+ * this process, whose own allocations then do not count); RUNSTAT_OUT=file:
+ * the program's stdout goes there instead.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -25,7 +26,9 @@ int main(int argc, char **argv)
     pid_t pid = fork();
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
+        const char *out = getenv("RUNSTAT_OUT");
+        int o = out && *out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        dup2(o >= 0 ? o : null, 1);
         if (!getenv("RUNSTAT_STDERR"))
             dup2(null, 2);
         const char *pre = getenv("RUNSTAT_PRELOAD");
