@@ -41,6 +41,7 @@ m_misuse() { # mode
     fi
 }
 
+scripts/ensure-tools.sh malloc || total_fail=$((total_fail + 1))
 if step make -s malloc malloc-tests; then
     quick=${MALLOC_CHECK_QUICK:-0}
     # The API as the C library promises it (its own tally).

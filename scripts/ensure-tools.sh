@@ -1,13 +1,15 @@
 #!/bin/sh
 # Install what the build needs beyond gcc and make, with apt-get (as root);
 # a no-op when everything is there.
-# Usage: ensure-tools.sh [gcc|clang|peers|plot]...
+# Usage: ensure-tools.sh [gcc|clang|peers|plot|malloc]...
 #   gcc    the sanitizer runtimes gcc links against
 #   clang  clang and its sanitizer runtimes
 #   peers  the allocators bench_kalloc compares against (bench/kalloc.mk):
 #          libjemalloc-dev (-ljemalloc), libmimalloc-dev (-lmimalloc),
 #          libgoogle-perftools-dev (-ltcmalloc_minimal), libtbb-dev (-ltbbmalloc)
 #   plot   gnuplot (gnuplot-nox: no X11), which draws make bench's PNG plots
+#   malloc python3, which make check runs on the malloc front end (gcc and
+#          sort are there already)
 set -e
 need=""
 for what in "$@"; do
@@ -16,6 +18,7 @@ for what in "$@"; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
     clang) command -v clang >/dev/null 2>&1 || need="$need clang"
            dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need="$need libclang-rt-14-dev" ;;
+    malloc) command -v python3 >/dev/null 2>&1 || need="$need python3" ;;
     plot)  command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox" ;;
     peers) for p in libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libtbb-dev; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
