@@ -154,3 +154,5 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 # The bare-metal riscv64 port: make qemu, make qemu-check (port/riscv64/riscv.mk).
 -include port/riscv64/riscv.mk
 -include tests/proof.mk
+# The malloc front end (LD_PRELOAD): port/malloc/.
+-include port/malloc/malloc.mk

@@ -56,6 +56,9 @@ for b in "$BUILD"/bench/bench_*; do
     echo | tee -a "$OUT"
 done
 
+# Real programs under each allocator preloaded (bench/realprog.sh: realprog.tsv/.png).
+[ -x bench/realprog.sh ] && { bench/realprog.sh $([ $quick = 1 ] && echo --quick) >"$RESULTS/realprog.txt" 2>&1 || status=1; tee -a "$OUT" <"$RESULTS/realprog.txt"; }
+
 # Plots: never the reason the bench fails.
 if ! command -v gnuplot >/dev/null 2>&1; then
     scripts/ensure-tools.sh plot >/dev/null 2>"$RESULTS/.why" || true

@@ -58,6 +58,7 @@ step scripts/check-cross.sh
 [ -x scripts/check-faults.sh ] && . scripts/check-faults.sh
 [ -x scripts/check-soak.sh ] && . scripts/check-soak.sh
 [ -x scripts/check-orders.sh ] && step scripts/check-orders.sh
+[ -x scripts/check-malloc.sh ] && . scripts/check-malloc.sh
 
 total_fail=$((total_fail + broken))
 echo "$total_pass passed, $total_fail failed"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what the build needs beyond gcc and make, with apt-get (as root);
 # a no-op when everything is there.
-# Usage: ensure-tools.sh [gcc|clang|peers|plot]...
+# Usage: ensure-tools.sh [gcc|clang|peers|plot|malloc]...
 #   gcc    the sanitizer runtimes gcc links against
 #   clang  clang and its sanitizer runtimes (libclang-rt-14-dev also holds
 #          libFuzzer: make fuzz links -fsanitize=fuzzer from it)
@@ -12,6 +12,8 @@
 #   riscv  the bare-metal riscv64 port (port/riscv64/riscv.mk): the cross
 #          compiler (gcc-riscv64-unknown-elf) and QEMU (qemu-system-misc,
 #          whose qemu-system-data brings the OpenSBI firmware virt boots)
+#   malloc python3, which make check runs on the malloc front end (gcc and
+#          sort are there already)
 set -e
 need=""
 for what in "$@"; do
@@ -20,6 +22,7 @@ for what in "$@"; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;
     clang) command -v clang >/dev/null 2>&1 || need="$need clang"
            dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need="$need libclang-rt-14-dev" ;;
+    malloc) command -v python3 >/dev/null 2>&1 || need="$need python3" ;;
     plot)  command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox" ;;
     peers) for p in libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libtbb-dev; do
                dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done ;;

@@ -1,0 +1,227 @@
+/*
+ * Malloc port: every hook of include/smpmem/port.h for a process whose
+ * threads are many, preempted and migrated at will (the front end is
+ * malloc.c; the design is argued in port/malloc/README.md).
+ *
+ * A virtual CPU (vCPU) is an owner word (vcpu.h).  A thread owns one for
+ * the whole of each front-end call; a cross-call to vCPU k takes k's owner
+ * word itself and runs fn on the calling thread.  Since only an owner
+ * touches a vCPU's caches, "interrupts off" needs no state but a counter.
+ *
+ * Waiting rules (why nothing deadlocks):
+ *   - a thread waits for an owner word only in smpm_enter_slow (owning
+ *     nothing), in a cross-call (having given its own vCPU back first, and
+ *     holding only lower-numbered targets of the same nest), and in fork
+ *     prepare (taking all, in increasing order, owning nothing);
+ *   - a thread that owns a vCPU as its own waits for nothing but smpmem
+ *     spinlocks, whose holders wait for no owner word (the core never
+ *     cross-calls with a spinlock held).
+ * So every wait for owner words is in increasing vCPU order by a thread
+ * that holds only lower ones, and no cycle can form.
+ *
+ * Lock order: fork prepare takes the init gate (malloc.c), then the owner
+ * words 0..ncpu-1; core spinlocks are only ever taken with an owner word.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <smpmem/port.h>
+#include <smpmem/pmm.h>
+#include <smpmem/spinlock.h>
+#include "vcpu.h"
+#include "malloc_internal.h"
+
+struct smpm_vcpu smpm_vcpus[SMP_MAX_CPUS];
+int smpm_ncpu = 1;
+ptrdiff_t smpm_rseq_cpu;
+__thread struct smpm_thread smpm_self __attribute__((tls_model("initial-exec"))) = { -1, 0, 0, 0 };
+__thread int smpm_last __attribute__((tls_model("initial-exec")));
+/* The token of the thread holding every vCPU between fork prepare and the
+ * parent/child handler, else 0. */
+static _Atomic uintptr_t smpm_fork_holder;
+
+/* glibc >= 2.35 registers rseq for every thread and says where the area is
+ * (weak: older C libraries simply give no hint and we fall back). */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+void smpm_vcpu_setup(int ncpu)
+{
+    smpm_ncpu = ncpu;
+#if defined(__x86_64__)
+    if (&__rseq_size && &__rseq_offset && __rseq_size >= 8 && __rseq_offset != 0)
+        smpm_rseq_cpu = __rseq_offset + 4;            /* struct rseq: cpu_id_start, cpu_id */
+#endif
+}
+
+_Noreturn void smpm_pop_underflow(void)
+{
+    smp_port_panic("smpmem: pop_off: interrupts popped more often than pushed");
+}
+
+static int try_take(int k, uintptr_t me)
+{
+    uintptr_t free_word = 0;
+    return atomic_load_explicit(&smpm_vcpus[k].owner, memory_order_relaxed) == 0 &&
+           atomic_compare_exchange_strong_explicit(&smpm_vcpus[k].owner, &free_word, me,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+static void give_back(int k)
+{
+    atomic_store_explicit(&smpm_vcpus[k].owner, 0, memory_order_release);
+}
+
+/* Wait for vCPU k itself (cross-calls, fork). */
+static void take_exactly(int k, uintptr_t me)
+{
+    if (atomic_load_explicit(&smpm_vcpus[k].owner, memory_order_relaxed) == me)
+        smp_port_panic("smpmem: cross-call to a vCPU this thread already holds (nesting order)");
+    for (unsigned spins = 0; !try_take(k, me); spins++)
+        if (spins >= 16)
+            sched_yield();
+        else
+            __builtin_ia32_pause();
+}
+
+/* The preferred vCPU is taken: by a thread preempted inside malloc, or by
+ * another thread on the same core a moment ago.  Any free one will do. */
+void smpm_enter_slow(int want)
+{
+    struct smpm_thread *t = &smpm_self;
+    uintptr_t me = smpm_token();
+    if (atomic_load_explicit(&smpm_fork_holder, memory_order_relaxed) == me) {
+        t->cur = want;             /* an atfork handler allocating: we hold them all */
+        t->borrowed = 1;
+        return;
+    }
+    for (unsigned round = 0;; round++) {
+        for (int i = 0; i < smpm_ncpu; i++) {
+            int k = want + i < smpm_ncpu ? want + i : want + i - smpm_ncpu;
+            if (try_take(k, me)) {
+                t->cur = k;
+                smpm_last = k;
+                return;
+            }
+        }
+        if (round >= 2)
+            sched_yield();         /* every vCPU is held: let a holder run */
+        else
+            __builtin_ia32_pause();
+    }
+}
+
+void smpm_exit_slow(void)
+{
+    smpm_self.borrowed = 0;        /* the fork holder keeps every vCPU */
+}
+
+/*
+ * Cross-call: take vCPU cpu's owner word and run fn here.
+ *   Exclusion: an owner word is held by one thread at a time, and a thread
+ *     is in cpu's sections only while it holds cpu's word; taking it is an
+ *     acquire and giving it back a release, so writes are seen both ways.
+ *   Progress: a vCPU nobody is inside is free at once; a holder keeps it
+ *     only for one front-end call (or one fn), as a CPU its pushed section.
+ *   No deadlock: the outermost cross-call gives this thread's own vCPU back
+ *     before waiting, so others can have it; the core re-reads its CPU id
+ *     afterwards, and we come back on whichever vCPU is free (preferring
+ *     the old one).
+ *   Nesting: inner calls keep the outer targets (the world stays stopped)
+ *     and wait only for higher ones.
+ */
+void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
+{
+    struct smpm_thread *t = &smpm_self;
+    uintptr_t me = smpm_token();
+    int saved = t->cur;
+    if (atomic_load_explicit(&smpm_fork_holder, memory_order_relaxed) == me) {
+        t->cur = cpu;              /* we hold every vCPU already */
+        fn(cpu, arg);
+        t->cur = saved;
+        return;
+    }
+    int outer = t->xdepth++ == 0;
+    if (outer && saved >= 0)
+        give_back(saved);
+    take_exactly(cpu, me);
+    t->cur = cpu;                  /* spinlocks fn takes are held in cpu's name */
+    fn(cpu, arg);
+    give_back(cpu);
+    t->xdepth--;
+    if (outer && saved >= 0)
+        smpm_enter_slow(saved);
+    else
+        t->cur = saved;
+}
+
+/* ---- fork: no owner word and no core lock held in the child ------------ */
+
+void smpm_fork_prepare(void)
+{
+    uintptr_t me = smpm_token();
+    for (int k = 0; k < smpm_ncpu; k++)
+        take_exactly(k, me);
+    atomic_store_explicit(&smpm_fork_holder, me, memory_order_relaxed);
+}
+
+void smpm_fork_release(void)
+{
+    atomic_store_explicit(&smpm_fork_holder, 0, memory_order_relaxed);
+    for (int k = smpm_ncpu - 1; k >= 0; k--)
+        give_back(k);
+}
+
+/* ---- the rest of the hooks ---------------------------------------------- */
+
+void smp_port_relax(void)
+{
+    /* The lock holder may be running on the other core (pause), or be
+     * preempted on ours (yield now and then). */
+    static __thread unsigned n __attribute__((tls_model("initial-exec")));
+    if (++n % 32)
+        __builtin_ia32_pause();
+    else
+        sched_yield();
+}
+
+/* Reports go to stderr: stdout belongs to the program. */
+void smp_port_write(const char *text, size_t len)
+{
+    while (len) {
+        ssize_t w = write(2, text, len);
+        if (w <= 0)
+            return;
+        text += w;
+        len -= (size_t)w;
+    }
+}
+
+_Noreturn void smp_port_panic(const char *message)
+{
+    /* The core's messages name smpmem, the place and the address already. */
+    size_t n = 0;
+    while (message[n])
+        n++;
+    smp_port_write(message, n);
+    smp_port_write("\n", 1);
+    abort();
+}
+
+/* Sleep and wakeup serve only the buffer cache, which this library does
+ * not contain; port.h allows spurious returns, so a yield between release
+ * and reacquire is a correct sleep and wakeup has nothing to do. */
+void smp_port_sleep(void *chan, struct smp_spinlock *lk)
+{
+    (void)chan;
+    smp_lock_release(lk);
+    sched_yield();
+    smp_lock_acquire(lk);
+}
+
+void smp_port_wakeup(void *chan)
+{
+    (void)chan;
+}

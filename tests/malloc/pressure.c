@@ -1,0 +1,84 @@
+/*
+ * Exhaustion with many threads: run under smpmem with a small heap
+ * (SMPMEM_HEAP_SIZE=64M).  Every thread allocates until malloc says ENOMEM,
+ * then all free everything; then one thread must get a block of half the
+ * heap (every vCPU's cached pages and objects taken back by the core's
+ * stop-the-world reclaim, run through the port's cross-calls while other
+ * threads are inside the allocator).  Prints "ok" lines; exit 0 on success.
+ *   pressure [threads [rounds]]   (defaults 16 3)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int maxb;                 /* blocks a thread may hold: 800000 / threads */
+#define MAXB maxb
+static void **arrays[256];
+static pthread_barrier_t bar;
+static int failures;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *worker(void *arg)
+{
+    unsigned s = (unsigned)(uintptr_t)arg * 2654435761u;
+    void **b = arrays[(uintptr_t)arg % 1000 - 1];  /* made before the heap fills up */
+    int n = 0;
+    pthread_barrier_wait(&bar);                /* all started (creating one allocates) */
+    while (n < MAXB) {
+        s = s * 1103515245u + 12345u;
+        size_t size = (s >> 8) % 4 == 0 ? 4096 + (s >> 4) % 60000 : 8 + (s >> 12) % 2000;
+        errno = 0;
+        void *p = malloc(size);
+        if (!p) {
+            if (errno != ENOMEM) {
+                pthread_mutex_lock(&mu); failures++; pthread_mutex_unlock(&mu);
+            }
+            break;
+        }
+        memset(p, 0x5a, size < 256 ? size : 256);
+        b[n++] = p;
+    }
+    pthread_barrier_wait(&bar);                /* all full */
+    for (int i = 0; i < n; i++)
+        free(b[i]);
+    pthread_barrier_wait(&bar);                /* all freed */
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int nthreads = argc > 1 ? atoi(argv[1]) : 16;
+    int rounds = argc > 2 ? atoi(argv[2]) : 3;
+    pthread_t t[256];
+    if (nthreads > 256)
+        nthreads = 256;
+    maxb = 800000 / nthreads;
+    for (int i = 0; i < nthreads; i++)
+        if (!(arrays[i] = malloc(MAXB * sizeof(void *))))
+            return 2;
+    for (int r = 0; r < rounds; r++) {
+        pthread_barrier_init(&bar, NULL, (unsigned)nthreads + 1);
+        for (int i = 0; i < nthreads; i++)
+            if (pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1 + r * 1000)))
+                return 3;
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+        for (int i = 0; i < nthreads; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&bar);
+        void *half = malloc(16 << 20);
+        printf("round %d: %s, %s\n", r, failures ? "malloc failed without ENOMEM" : "exhausted with ENOMEM",
+               half ? "then 16 MiB in one block" : "then NO 16 MiB block");
+        if (!half)
+            failures++;
+        free(half);
+    }
+    for (int i = 0; i < nthreads; i++)
+        free(arrays[i]);
+    return failures != 0;
+}
