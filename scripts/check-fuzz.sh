@@ -3,6 +3,7 @@
 # tests/fuzz/corpus.  One pass or one fail in check.sh's totals.
 fz_secs=${CHECK_FUZZ_SECONDS:-30}
 fz_out=build/fuzz/check-run.txt
+mkdir -p build/fuzz
 echo "=== fuzz: libFuzzer, ${fz_secs} s (make fuzz FUZZ_SECONDS=n for longer) ==="
 if make -s fuzz FUZZ_SECONDS="$fz_secs" >"$fz_out.tmp" 2>&1; then
     mv "$fz_out.tmp" "$fz_out"
