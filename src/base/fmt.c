@@ -116,6 +116,22 @@ _Noreturn void smp_panic_at(const char *where, uintptr_t addr, const char *reaso
     panic_with(where, &addr, reason);
 }
 
+_Noreturn void smp_panic_at_nums(const char *where, uintptr_t addr, const char *t1, uint64_t n1,
+                                 const char *t2, uint64_t n2, const char *t3)
+{
+    char reason[160];
+    struct smp_fmt f;
+    smp_fmt_init(&f, reason, sizeof reason);
+    smp_fmt_str(&f, t1);
+    smp_fmt_dec(&f, n1);
+    if (t2) {
+        smp_fmt_str(&f, t2);
+        smp_fmt_dec(&f, n2);
+    }
+    smp_fmt_str(&f, t3);
+    smp_panic_at(where, addr, reason);
+}
+
 _Noreturn void smp_panic(const char *where, const char *reason)
 {
     panic_with(where, 0, reason);

@@ -30,6 +30,10 @@ int smp_strprefix(const char *s, const char *prefix);
 
 /* Panic with "smpmem: WHERE(0xADDR): REASON". */
 _Noreturn void smp_panic_at(const char *where, uintptr_t addr, const char *reason);
+/* Panic with "smpmem: WHERE(0xADDR): T1 N1 T2 N2 T3" (numbers in decimal);
+ * with t2 NULL, "T1 N1 T3".  For reasons that carry a size or an order. */
+_Noreturn void smp_panic_at_nums(const char *where, uintptr_t addr, const char *t1, uint64_t n1,
+                                 const char *t2, uint64_t n2, const char *t3);
 /* Panic with "smpmem: WHERE: REASON". */
 _Noreturn void smp_panic(const char *where, const char *reason);
 

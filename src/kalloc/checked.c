@@ -60,18 +60,15 @@ static struct trailer *trailer_of(void *p, size_t block)
 
 static _Noreturn void fail(void *p, const char *who, const char *reason, size_t a, size_t b)
 {
-    char text[160];
+    if (a == (size_t)-1)
+        smp_panic_at(who, (uintptr_t)p, reason);
+    /* "overflow past the requested size (requested size N, offset K)" */
+    char text[128];
     struct smp_fmt f;
     smp_fmt_init(&f, text, sizeof text);
     smp_fmt_str(&f, reason);
-    if (a != (size_t)-1) {
-        smp_fmt_str(&f, " (requested size ");
-        smp_fmt_dec(&f, a);
-        smp_fmt_str(&f, ", offset ");
-        smp_fmt_dec(&f, b);
-        smp_fmt_str(&f, ")");
-    }
-    smp_panic_at(who, (uintptr_t)p, text);
+    smp_fmt_str(&f, " (requested size ");
+    smp_panic_at_nums(who, (uintptr_t)p, text, a, ", offset ", b, ")");
 }
 
 /* The first byte in [from, to) of p that is not `pattern`, or to. */

@@ -69,15 +69,8 @@ static __attribute__((noinline)) int classify(struct smp_pmm *m, void *p, unsign
         if (h == SMP_NIL || cls >= SMP_KALLOC_CLASSES)
             smp_panic_at(who, addr, "page descriptor corrupt (owner tag)");
         size_t size = smp_class_size(cls);
-        if (addr & (size - 1)) {
-            char reason[96];
-            struct smp_fmt f;
-            smp_fmt_init(&f, reason, sizeof reason);
-            smp_fmt_str(&f, "not at a block start of its class (size ");
-            smp_fmt_dec(&f, size);
-            smp_fmt_str(&f, ")");
-            smp_panic_at(who, addr, reason);
-        }
+        if (addr & (size - 1))
+            smp_panic_at_nums(who, addr, "not at a block start of its class (size ", size, 0, 0, ")");
         return (int)cls;
     }
     switch (smp_state(d)) {

@@ -100,16 +100,9 @@ void smp_pg_validate_free(struct smp_pages *pg, uint32_t idx, unsigned order, co
     uintptr_t addr = smp_page_addr(pg, idx);
     switch (smp_state(d)) {
     case PG_ALLOC:
-        if (d->order != order) {
-            char reason[96];
-            struct smp_fmt f;
-            smp_fmt_init(&f, reason, sizeof reason);
-            smp_fmt_str(&f, "freed with order ");
-            smp_fmt_dec(&f, order);
-            smp_fmt_str(&f, " but allocated with order ");
-            smp_fmt_dec(&f, d->order);
-            smp_panic_at(who, addr, reason);
-        }
+        if (d->order != order)
+            smp_panic_at_nums(who, addr, "freed with order ", order, " but allocated with order ",
+                              d->order, "");
         return;
     case PG_BUDDY:
     case PG_PCP:
