@@ -28,6 +28,11 @@ TEST(bad_arguments_are_refused)
     CHECK(pmm_init(r, r + 64 * 4096, 1) == SMP_ERANGE, "64 pages leave too few after metadata");
     CHECK(pmm_total_pages() == 0, "nothing initialised after failures");
     CHECK(page_alloc(0) == NULL, "page_alloc before init gives NULL");
+    /* Every route of kalloc and page_alloc meets the empty state's ncpu 0
+     * (or its empty zone) and answers NULL. */
+    CHECK(page_alloc(3) == NULL && page_alloc(6) == NULL, "page_alloc of cached and zone orders before init");
+    CHECK(kalloc(1) == NULL && kalloc(64) == NULL && kalloc(2048) == NULL, "small kalloc before init");
+    CHECK(kalloc(3000) == NULL && kalloc(1 << 20) == NULL, "page-sized kalloc before init");
     CHECK(pmm_init(r, r + 64 * MiB, 8) == 0, "good init");
     CHECK(pmm_init(r, r + 64 * MiB, 8) == SMP_EBUSY, "second call");
     CHECK(pmm_check() == 0, "check");

@@ -12,6 +12,8 @@
 #include <smpmem/bio_debug.h>
 #include <smpmem/sleeplock.h>
 #include <smpmem/spinlock.h>
+#include <smpmem/hosted.h>
+#include <smpmem/port.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -77,6 +79,46 @@ static void release_unheld_spinlock(void *arg)
     smp_lock_release(&twice);
 }
 
+/* The port's promises, broken: a pop with no push (xv6's pop_off panics),
+ * and a CPU id outside the ncpu given to pmm_init, on each fast path (the
+ * fast paths fold the id check into their slow-path test: each must still
+ * reach the panic rather than index past the per-CPU arrays). */
+static void pop_without_push(void *arg)
+{
+    (void)arg;
+    smp_port_irq_pop();
+}
+
+static void on_cpu_beyond_ncpu(void *arg)
+{
+    int which = (int)(intptr_t)arg;
+    setup();                                  /* ncpu 2 */
+    void *small = kalloc(64), *page = page_alloc(0);
+    if (!small || !page)
+        abort();
+    smp_hosted_bind_cpu(5);
+    switch (which) {
+    case 0: kalloc(64); break;
+    case 1: kfree(small); break;
+    case 2: page_alloc(0); break;
+    default: page_free(page, 0); break;
+    }
+}
+
+TEST(port_promises_broken_stop_with_the_reason)
+{
+    CHECK(expect_panic(pop_without_push, NULL, "pop_off"), "pop without a push");
+    static const char *const what[4] = { "kalloc", "kfree", "page_alloc", "page_free" };
+    for (intptr_t i = 0; i < 4; i++) {
+#ifdef SMP_CHECKED
+        if (i == 1)
+            continue;         /* the checked kfree holds the object in its quarantine */
+#endif
+        CHECK(expect_panic(on_cpu_beyond_ncpu, (void *)i, "outside 0..ncpu-1"),
+              "%s on a CPU id beyond ncpu", what[i]);
+    }
+}
+
 TEST(buffers_are_released_by_their_holder)
 {
     setup();
@@ -101,5 +143,6 @@ TEST(locks_refuse_misuse_with_their_name)
 
 int main(void)
 {
-    return RUN_TESTS(buffers_are_released_by_their_holder, locks_refuse_misuse_with_their_name);
+    return RUN_TESTS(buffers_are_released_by_their_holder, locks_refuse_misuse_with_their_name,
+                     port_promises_broken_stop_with_the_reason);
 }

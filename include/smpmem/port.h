@@ -43,6 +43,14 @@ void smp_port_irq_push(void);
 void smp_port_irq_pop(void);
 #endif
 
+/* Optional: smp_port_irq_push followed by smp_port_cpu_id, as one hook, for
+ * ports where one lookup serves both (the hosted port reads one
+ * thread-local).  A port that provides it defines SMP_PORT_HAS_PUSH_CPU;
+ * the core then calls it on its fast paths:
+ *     int smp_port_irq_push_cpu(void);
+ * It may read the id before pushing only where nothing can move the
+ * caller to another CPU between the two. */
+
 /* Optional: who is running -- a thread or process identity, nonzero and
  * unique among the running ones -- so that releasing a sleep lock (brelse)
  * can check the caller is its holder, as xv6's holdingsleep does.  A port

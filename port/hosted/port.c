@@ -35,7 +35,9 @@ _Thread_local int smp_hosted_cpu;
 /* This thread's private record while it runs a cross-called function. */
 static _Thread_local struct smp_hosted_vcpu acting;
 
-_Noreturn void smp_hosted_pop_underflow(void)
+/* Reached by a call from the middle of a fast path whose stack may be
+ * misaligned (port_inline.h): realign before calling anything. */
+__attribute__((force_align_arg_pointer)) _Noreturn void smp_hosted_pop_underflow(void)
 {
     smp_port_panic("pop_off: interrupts popped more often than pushed");
 }

@@ -39,22 +39,13 @@ struct smp_hosted_vcpu {
  * while the thread runs a cross-called function for another CPU. */
 extern _Thread_local struct smp_hosted_vcpu *smp_hosted_self;
 extern _Thread_local int smp_hosted_cpu;
-/* The push's rare slow path (wait.c).  On x86-64 it is reached through a
- * trampoline that saves every general register (wait_x86_64.S), so the
- * inline push costs the fast paths no spills around a call they almost
- * never make.  (The asm steps over the red zone a leaf may use.) */
+/* The push's rare slow path (wait.c): this vCPU is held by a cross-call.
+ * At depth 1 (the outermost push) it publishes depth 0, waits for the
+ * release and publishes 1 again; nested, it returns at once (the asker is
+ * waiting for our outermost pop anyway). */
+void smp_hosted_push_held(struct smp_hosted_vcpu *v);
+/* Step back from `depth` to 0 until the holder lets go, then republish it. */
 void smp_hosted_wait_released(struct smp_hosted_vcpu *v, int depth);
-static inline void smp_hosted_wait_held(struct smp_hosted_vcpu *v)
-{
-#if defined(__x86_64__) && !defined(SMP_HOSTED_SYMMETRIC)
-    __asm__ volatile("sub $128, %%rsp\n\tcall smp_hosted_wait_released_tramp\n\tadd $128, %%rsp"
-                     : : "D"(v), "S"(1)
-                     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
-                       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-#else
-    smp_hosted_wait_released(v, 1);
-#endif
-}
 _Noreturn void smp_hosted_pop_underflow(void);
 
 static inline int smp_port_cpu_id(void) { return smp_hosted_self->cpu; }
@@ -63,19 +54,71 @@ static inline int smp_port_cpu_id(void) { return smp_hosted_self->cpu; }
 #define SMP_PORT_HAS_SELF 1
 static inline uintptr_t smp_port_self(void) { return (uintptr_t)&smp_hosted_cpu; }
 
-static inline void smp_port_irq_push(void)
+#if defined(__x86_64__) && !defined(SMP_HOSTED_SYMMETRIC)
+/*
+ * x86-64: push is `addl $1, noff; cmpl $0, held; jne` and pop is
+ * `subl $1, noff; js`, with the rare paths out of line (.text.unlikely).
+ * The add and sub are plain read-modify-writes, not locked: only the
+ * owner writes noff, and what the asker needs is ordering, which the
+ * Dekker argument above gets from the store-then-load here and the
+ * membarrier there (x86 keeps stores in order, so the pop's store is a
+ * release).  The "memory" clobbers keep the section's accesses between
+ * them.  The slow calls come from the middle of leaf fast paths: the
+ * held path steps over the red zone and goes through a trampoline that
+ * saves every general register and aligns the stack (wait_x86_64.S); the
+ * underflow path never returns, and realigns the stack itself.  So a fast
+ * path pays no spills and no frame for either.
+ */
+#define SMP_HOSTED_VEC_CLOBBERS "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+    "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
+static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
+{
+    __asm__ volatile("addl $1, %[noff]\n\t"
+                     "cmpl $0, %[held]\n\t"
+                     "jne 2f\n"
+                     "1:\n\t"
+                     ".pushsection .text.unlikely,\"ax\",@progbits\n"
+                     "2:\n\t"
+                     "lea -128(%%rsp), %%rsp\n\t"
+                     "push %%rdi\n\t"
+                     "mov %[v], %%rdi\n\t"
+                     "call smp_hosted_push_held_tramp\n\t"
+                     "pop %%rdi\n\t"
+                     "lea 128(%%rsp), %%rsp\n\t"
+                     "jmp 1b\n\t"
+                     ".popsection"
+                     : [noff] "+m"(*(int *)&v->noff)
+                     : [held] "m"(*(int *)&v->held), [v] "r"(v)
+                     : "memory", "cc", SMP_HOSTED_VEC_CLOBBERS);
+}
+
+static inline void smp_port_irq_pop(void)
 {
     struct smp_hosted_vcpu *v = smp_hosted_self;
+    __asm__ volatile("subl $1, %[noff]\n\t"
+                     "js 2f\n"
+                     ".pushsection .text.unlikely,\"ax\",@progbits\n"
+                     "2:\n\t"
+                     "call smp_hosted_pop_underflow\n\t"
+                     ".popsection"
+                     : [noff] "+m"(*(int *)&v->noff)
+                     :
+                     : "memory", "cc");
+}
+#else
+static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
+{
     int n = atomic_load_explicit(&v->noff, memory_order_relaxed);
 #ifdef SMP_HOSTED_SYMMETRIC
     atomic_store_explicit(&v->noff, n + 1, memory_order_seq_cst);
-    if (__builtin_expect(atomic_load_explicit(&v->held, memory_order_seq_cst) && n == 0, 0))
-        smp_hosted_wait_held(v);
+    if (__builtin_expect(atomic_load_explicit(&v->held, memory_order_seq_cst), 0))
+        smp_hosted_push_held(v);
 #else
     atomic_store_explicit(&v->noff, n + 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
-    if (__builtin_expect(atomic_load_explicit(&v->held, memory_order_acquire) && n == 0, 0))
-        smp_hosted_wait_held(v);
+    if (__builtin_expect(atomic_load_explicit(&v->held, memory_order_acquire), 0))
+        smp_hosted_push_held(v);
 #endif
 }
 
@@ -86,6 +129,21 @@ static inline void smp_port_irq_pop(void)
     if (__builtin_expect(n <= 0, 0))
         smp_hosted_pop_underflow();
     atomic_store_explicit(&v->noff, n - 1, memory_order_release);
+}
+#endif
+
+static inline void smp_port_irq_push(void) { smp_hosted_push(smp_hosted_self); }
+
+/* Push and say which CPU (port.h): one thread-local read serves both, and
+ * the id may be read first because a thread changes its vCPU only itself,
+ * outside every section. */
+#define SMP_PORT_HAS_PUSH_CPU 1
+static inline int smp_port_irq_push_cpu(void)
+{
+    struct smp_hosted_vcpu *v = smp_hosted_self;
+    int cpu = v->cpu;
+    smp_hosted_push(v);
+    return cpu;
 }
 
 #endif

@@ -3,13 +3,13 @@
  * inline push calls it from the middle of a leaf fast path, so it saves
  * every general register the C function may clobber and aligns the stack;
  * the fast path then needs no spills of its own around the rare call.
- * In: %rdi = the vCPU record, %esi = the depth to publish.  The caller's
- * inline asm declares flags and the vector registers clobbered.
+ * In: %rdi = the vCPU record.  The caller's inline asm declares flags
+ * and the vector registers clobbered.
  */
     .text
-    .globl smp_hosted_wait_released_tramp
-    .type smp_hosted_wait_released_tramp, @function
-smp_hosted_wait_released_tramp:
+    .globl smp_hosted_push_held_tramp
+    .type smp_hosted_push_held_tramp, @function
+smp_hosted_push_held_tramp:
     push %rbp
     mov %rsp, %rbp
     push %rax
@@ -22,7 +22,7 @@ smp_hosted_wait_released_tramp:
     push %r10
     push %r11
     and $-16, %rsp
-    call smp_hosted_wait_released
+    call smp_hosted_push_held
     lea -72(%rbp), %rsp
     pop %r11
     pop %r10
@@ -35,5 +35,5 @@ smp_hosted_wait_released_tramp:
     pop %rax
     pop %rbp
     ret
-    .size smp_hosted_wait_released_tramp, .-smp_hosted_wait_released_tramp
+    .size smp_hosted_push_held_tramp, .-smp_hosted_push_held_tramp
     .section .note.GNU-stack,"",@progbits

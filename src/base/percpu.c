@@ -15,6 +15,17 @@ _Noreturn void smp_bad_cpu(void)
     smp_panic("smpmem", "smp_port_cpu_id() outside 0..ncpu-1 given to pmm_init");
 }
 
+int smp_section_check(int cpu, int ncpu)
+{
+    if (!smp_cpu_unknown(cpu, ncpu))
+        return 0;
+    if (ncpu == 0) {
+        smp_port_irq_pop();
+        return -1;
+    }
+    smp_bad_cpu();
+}
+
 size_t smp_percpu_bytes(int ncpu)
 {
 #ifdef SMP_PERCPU_LOCKED

@@ -27,6 +27,7 @@
 #define SMPMEM_BASE_PERCPU_H
 
 #include "smpmem/port.h"
+#include <stdbool.h>
 #include "spinlock_inline.h"
 
 /* Fast paths are inlined into their public entry points (kalloc, kfree,
@@ -58,18 +59,46 @@ void smp_percpu_reset(void);
 
 _Noreturn void smp_bad_cpu(void);
 
-/* Enter this CPU's section; returns the CPU id (stable until exit). */
-SMP_FAST int smp_section_enter(void)
+/* Whether cpu is outside 0..ncpu-1 (a port bug, or a caller before init
+ * where ncpu is 0). */
+SMP_FAST bool smp_cpu_unknown(int cpu, int ncpu)
 {
+    return (unsigned)cpu >= (unsigned)ncpu;
+}
+
+/* Enter this CPU's section on a fast path; returns the CPU id (stable until
+ * exit), not yet checked: the caller folds smp_cpu_unknown into the test
+ * that sends it to its slow path, and the slow path tells.  (A panic call
+ * here would cost every fast path a stack frame.) */
+SMP_FAST int smp_section_enter_fast(void)
+{
+#ifdef SMP_PORT_HAS_PUSH_CPU
+    int cpu = smp_port_irq_push_cpu();
+#else
     smp_port_irq_push();
     int cpu = smp_port_cpu_id();
-    if (__builtin_expect((unsigned)cpu >= (unsigned)smp_percpu.ncpu, 0))
-        smp_bad_cpu();
+#endif
 #ifdef SMP_PERCPU_LOCKED
-    smp_lock_take_local(&smp_percpu.gate[cpu].lock);
+    if (__builtin_expect(!smp_cpu_unknown(cpu, smp_percpu.ncpu), 1))
+        smp_lock_take_local(&smp_percpu.gate[cpu].lock);
 #endif
     return cpu;
 }
+
+/* Enter this CPU's section; returns the CPU id (stable until exit). */
+SMP_FAST int smp_section_enter(void)
+{
+    int cpu = smp_section_enter_fast();
+    if (__builtin_expect(smp_cpu_unknown(cpu, smp_percpu.ncpu), 0))
+        smp_bad_cpu();
+    return cpu;
+}
+
+/* A slow path entered from a fast one with an unchecked id: 0 if cpu is
+ * fine, else -1 after leaving the section (which took no gate) when smpmem
+ * is not initialised (ncpu 0: the caller returns its failure), else a
+ * panic. */
+int smp_section_check(int cpu, int ncpu);
 
 SMP_FAST void smp_section_exit(int cpu)
 {

@@ -37,15 +37,17 @@ void *smp_pages_under_pressure(struct smp_pages *pg, unsigned order)
 
 static __attribute__((noinline)) void *kalloc_large(struct smp_pmm *m, size_t size)
 {
-    if (!m || size == 0 || size > (SMP_PAGE_SIZE << m->pg.max_order))
+    if (size == 0 || size > (SMP_PAGE_SIZE << m->pg.max_order))
         return 0;
     return smp_pg_alloc(&m->pg, order_for(size));
 }
 
 void *SMP_UNCHECKED(smp_kalloc)(size_t size)
 {
-    struct smp_pmm *m = smp_pmm_state;
-    if (__builtin_expect(size - 1 < SMP_MAX_SMALL && m != 0, 1))     /* 0 wraps */
+    /* Before init the live state is the empty one: its ncpu is 0, so the
+     * layers' slow paths answer NULL. */
+    struct smp_pmm *m = smp_pmm_live;
+    if (__builtin_expect(size - 1 < SMP_MAX_SMALL, 1))     /* 0 wraps */
         return smp_obj_alloc(&m->obj, smp_class_of(size));
     return kalloc_large(m, size);
 }
@@ -149,10 +151,7 @@ void smp_quarantine_flush(struct smp_pmm *m)
 
 void *smp_page_alloc(unsigned order)
 {
-    struct smp_pmm *m = smp_pmm_state;
-    if (__builtin_expect(m == 0, 0))
-        return 0;
-    return smp_pg_alloc(&m->pg, order);
+    return smp_pg_alloc(&smp_pmm_live->pg, order);   /* before init: NULL, as kalloc */
 }
 
 void smp_page_free(void *p, unsigned order)

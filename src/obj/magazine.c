@@ -22,6 +22,8 @@ static void *pop(struct smp_objs *o, struct smp_mag *mag)
 
 void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
 {
+    if (smp_section_check(cpu, o->ncpu))
+        return 0;                              /* not initialised */
     struct smp_obj_cpu *c = &o->cpu[cpu];
     void *p = c->loaded[cls].head;
     if (p)      /* not empty: the fast path found a link that leads outside the region */
@@ -79,6 +81,8 @@ _Noreturn void smp_obj_bad_link(const struct smp_objs *o, const void *obj, const
 
 void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p)
 {
+    if (smp_section_check(cpu, o->ncpu))
+        smp_bad_cpu();                         /* kfree reaches here only after init */
     struct smp_obj_cpu *c = &o->cpu[cpu];
     if (p == c->loaded[cls].head)
         smp_panic_at("kfree", (uintptr_t)p, "double free: the object is already free in this CPU's cache");

@@ -13,7 +13,9 @@
  * (the caller may reclaim from above and retry). */
 SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
 {
-    int cpu = smp_section_enter();
+    int cpu = smp_section_enter_fast();
+    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu), 0))   /* also: not initialised */
+        return smp_obj_alloc_slow(o, cpu, cls);
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
     void *p = mag->head;
     /* Empty (NULL) or a corrupt link (outside the region, or off the
@@ -31,7 +33,11 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
  * whichever CPU allocated it: a remote free costs what a local one does. */
 SMP_FAST void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
 {
-    int cpu = smp_section_enter();
+    int cpu = smp_section_enter_fast();
+    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu), 0)) {
+        smp_obj_free_slow(o, cpu, cls, p);
+        return;
+    }
     struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
     /* Slow: a full magazine, or p freed again on top of it. */
     if (__builtin_expect(mag->count >= o->cap[cls] || p == mag->head, 0)) {

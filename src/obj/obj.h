@@ -38,28 +38,15 @@ _Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASS
 #define SMP_DEPOT_SLOTS 16
 
 /* Class of 1 <= size <= SMP_MAX_SMALL: ceil(log2(size)) - 3, at least 0.
- * OR-ing 7 into size - 1 makes every size up to 8 land in class 0 without
- * a branch.  Count-leading-zeros only where it is an instruction: elsewhere
- * __builtin_clz becomes a libgcc call, which kernels do not link. */
-#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || \
-    defined(__ARM_FEATURE_CLZ) || defined(__riscv_zbb)
+ * Every class boundary is a multiple of 8, so (size - 1) / 8 decides it: a
+ * 256-byte constant table (slab.c) makes it one load on kalloc's fast
+ * path, where count-leading-zeros takes four instructions and, where it is
+ * not an instruction, a loop or a libgcc call that kernels do not link. */
+extern const uint8_t smp_class_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT];
 static inline unsigned smp_class_of(size_t size)
 {
-    unsigned v = (unsigned)(size - 1) | ((1U << SMP_MIN_CLASS_SHIFT) - 1);
-    return (unsigned)(32 - __builtin_clz(v)) - SMP_MIN_CLASS_SHIFT;
+    return smp_class_table[(size - 1) >> SMP_MIN_CLASS_SHIFT];
 }
-#else
-static inline unsigned smp_class_of(size_t size)
-{
-    size_t v = (size - 1) >> SMP_MIN_CLASS_SHIFT;
-    unsigned cls = 0;
-    while (v) {
-        v >>= 1;
-        cls++;
-    }
-    return cls;
-}
-#endif
 
 static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + SMP_MIN_CLASS_SHIFT); }
 

@@ -19,6 +19,20 @@
 enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 #define KEEP_EMPTY 1       /* empty slabs a class keeps to absorb churn */
 
+/* smp_class_of's table: entry i serves sizes 8i+1 .. 8i+8, whose class is
+ * ceil(log2(i + 1)) -- one 0, one 1, two 2s, four 3s, ... 128 8s. */
+#define TIMES2(c) c, c
+#define TIMES4(c) TIMES2(c), TIMES2(c)
+#define TIMES8(c) TIMES4(c), TIMES4(c)
+#define TIMES16(c) TIMES8(c), TIMES8(c)
+#define TIMES32(c) TIMES16(c), TIMES16(c)
+#define TIMES64(c) TIMES32(c), TIMES32(c)
+#define TIMES128(c) TIMES64(c), TIMES64(c)
+_Static_assert(SMP_MIN_CLASS_SHIFT == 3 && SMP_KALLOC_CLASSES == 9, "the table below is for 8 B .. 2 KiB");
+const uint8_t smp_class_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT] = {
+    0, 1, TIMES2(2), TIMES4(3), TIMES8(4), TIMES16(5), TIMES32(6), TIMES64(7), TIMES128(8)
+};
+
 /* Accessors for the owner words (obj.h). */
 static unsigned unused_of(const struct smp_page *d) { return (uint32_t)d->owner_u64; }
 static unsigned list_of(const struct smp_page *d) { return (unsigned)(d->owner_u64 >> 32); }

@@ -88,7 +88,10 @@ struct smp_pcp_ring {
     uint32_t mask;                   /* capacity - 1 (a power of two) */
     uint32_t high;                   /* drain a batch when this many are cached */
     uint32_t *slots;                 /* in the region, after the pcp array */
-    uint64_t pad;                    /* 32 bytes: a ring is found by shifts */
+    /* bottom + high, kept with bottom (pop_bottom): the fast free's "full"
+     * test is then one compare with top. */
+    uint32_t full_top;
+    uint32_t pad;                    /* 32 bytes: a ring is found by shifts */
 };
 
 struct smp_pcp {
@@ -116,6 +119,9 @@ struct smp_pages {
     uint32_t npages;
     uint64_t base_pfn;
     int ncpu;
+    /* Per cached order: a block's size - 1, so page_free's alignment test
+     * is one AND. */
+    uintptr_t misalign[SMP_PCP_ORDERS];
     unsigned batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
     /* Called (outside any section, no lock held) when an allocation found
      * nothing after stealing from every CPU: a layer above may reclaim

@@ -56,6 +56,7 @@ static uint32_t pop_bottom(struct smp_pcp *c, unsigned o)
     if (bottom == top_of(c, o))
         return SMP_NIL;
     atomic_store_explicit(&c->ring[o].bottom, bottom + 1, memory_order_relaxed);
+    c->ring[o].full_top = bottom + 1 + c->ring[o].high;
     return *slot(c, o, bottom);
 }
 
@@ -75,6 +76,7 @@ void smp_pcp_init(struct smp_pages *pg)
     unsigned high0 = share < 96 ? 96 : share > SMP_PCP_CAP0 - 32 ? SMP_PCP_CAP0 - 32 : (unsigned)share;
     unsigned high[SMP_PCP_ORDERS];
     for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
+        pg->misalign[o] = ((uintptr_t)SMP_PAGE_SIZE << o) - 1;
         unsigned b = 32 >> o;
         pg->batch[o] = b ? b : 1;
         unsigned h = high0 >> o;
@@ -88,6 +90,7 @@ void smp_pcp_init(struct smp_pages *pg)
             atomic_init(&r->bottom, 0);
             r->mask = pcp_cap(o) - 1;
             r->high = high[o];
+            r->full_top = high[o];
             r->slots = &pg->pcp_slots[(size_t)cpu * SMP_PCP_SLOTS + pcp_off(o)];
         }
         atomic_init(&c->refills, 0);
@@ -201,6 +204,8 @@ static uint32_t steal(struct smp_pages *pg, int self, unsigned o)
 
 void *smp_pcp_alloc_slow(struct smp_pages *pg, int cpu, unsigned o)
 {
+    if (smp_section_check(cpu, pg->ncpu))
+        return 0;                              /* not initialised */
     struct smp_pcp *c = &pg->pcp[cpu];
     uint32_t idx = pop_top(c, o);
     if (idx == SMP_NIL) {
@@ -219,6 +224,8 @@ void *smp_pcp_alloc_slow(struct smp_pages *pg, int cpu, unsigned o)
 
 void smp_pcp_free_slow(struct smp_pages *pg, int cpu, uint32_t idx, unsigned o)
 {
+    if (smp_section_check(cpu, pg->ncpu))
+        smp_bad_cpu();                         /* a page inside the region: after init */
     struct smp_pcp *c = &pg->pcp[cpu];
     smp_pg_validate_free(pg, idx, o, "page_free");   /* panics on misuse */
     if (count_of(c, o) >= c->ring[o].high)

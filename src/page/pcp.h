@@ -26,7 +26,9 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
 {
     if (order >= SMP_PCP_ORDERS)
         return smp_pg_alloc_large(pg, order);
-    int cpu = smp_section_enter();
+    int cpu = smp_section_enter_fast();
+    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu), 0))   /* also: not initialised */
+        return smp_pcp_alloc_slow(pg, cpu, order);
     struct smp_pcp_ring *r = &pg->pcp[cpu].ring[order];
     uint32_t top = smp_ring_load(&r->top);
     if (__builtin_expect(top == smp_ring_load(&r->bottom), 0))
@@ -45,17 +47,21 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
 {
     uintptr_t addr = (uintptr_t)p;
     if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
-                         (addr & ((SMP_PAGE_SIZE << order) - 1)), 0)) {
+                         (addr & pg->misalign[order]), 0)) {
         smp_pg_free_large(pg, p, order);
         return;
     }
     uint32_t idx = smp_page_index(pg, addr);
     struct smp_page *d = &pg->pages[idx];
-    int cpu = smp_section_enter();
+    int cpu = smp_section_enter_fast();
+    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu), 0)) {
+        smp_pcp_free_slow(pg, cpu, idx, order);
+        return;
+    }
     struct smp_pcp_ring *r = &pg->pcp[cpu].ring[order];
     uint32_t top = smp_ring_load(&r->top);
     if (__builtin_expect(smp_state(d) != PG_ALLOC || d->order != order ||
-                         top - smp_ring_load(&r->bottom) >= r->high, 0)) {
+                         (int32_t)(top - r->full_top) >= 0, 0)) {
         smp_pcp_free_slow(pg, cpu, idx, order);
         return;
     }
