@@ -119,9 +119,6 @@ struct smp_pages {
     uint32_t npages;
     uint64_t base_pfn;
     int ncpu;
-    /* Per cached order: a block's size - 1, so page_free's alignment test
-     * is one AND. */
-    uintptr_t misalign[SMP_PCP_ORDERS];
     unsigned batch[SMP_PCP_ORDERS];  /* blocks moved per refill/drain */
     /* Called (outside any section, no lock held) when an allocation found
      * nothing after stealing from every CPU: a layer above may reclaim

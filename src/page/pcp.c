@@ -76,7 +76,6 @@ void smp_pcp_init(struct smp_pages *pg)
     unsigned high0 = share < 96 ? 96 : share > SMP_PCP_CAP0 - 32 ? SMP_PCP_CAP0 - 32 : (unsigned)share;
     unsigned high[SMP_PCP_ORDERS];
     for (unsigned o = 0; o < SMP_PCP_ORDERS; o++) {
-        pg->misalign[o] = ((uintptr_t)SMP_PAGE_SIZE << o) - 1;
         unsigned b = 32 >> o;
         pg->batch[o] = b ? b : 1;
         unsigned h = high0 >> o;

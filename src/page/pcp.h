@@ -46,8 +46,11 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
 SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
 {
     uintptr_t addr = (uintptr_t)p;
+    /* Page alignment is all this test needs: a page-aligned p whose
+     * descriptor (below) is an allocated head of this order is aligned to
+     * the block, since buddy heads are aligned to their order. */
     if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
-                         (addr & pg->misalign[order]), 0)) {
+                         (addr & (SMP_PAGE_SIZE - 1)), 0)) {
         smp_pg_free_large(pg, p, order);
         return;
     }
