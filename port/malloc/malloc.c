@@ -678,6 +678,11 @@ __attribute__((destructor)) static void at_exit(void)
         say_num(ks.slab_pages);
         say(", bytes in magazines ");
         say_num(cached);
+        unsigned long displaced = 0;
+        for (int k = 0; k < smpm_ncpu; k++)
+            displaced += atomic_load_explicit(&smpm_vcpus[k].displaced, memory_order_relaxed);
+        say(", entries on another vCPU than the core's ");
+        say_num(displaced);
         say("\n");
     }
     if (check_at_exit && smp_pmm_check() != 0) {
