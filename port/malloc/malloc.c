@@ -477,29 +477,36 @@ static inline int live(const void *p)
            ((const uintptr_t *)p)[1] != (free_key ^ (uintptr_t)p);
 }
 
-static void free_direct(void *p);
+/* Put p in this thread's free buffer if it may wait there: a slab object
+ * (16-aligned; if 4 KiB-aligned, of at most 2 KiB) inside the region.
+ * 1 if it did. */
+static inline int tc_put(struct tcache *t, void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (!(a - (uintptr_t)region < region_size && !(a & 15) &&
+          ((a & 4095) || smp_kalloc_usable_size(p) <= 2048)))
+        return 0;
+    uintptr_t mark = free_key ^ a;
+    if (unlikely(((uintptr_t *)p)[1] == mark))
+        already_free("free", p);
+    ((uintptr_t *)p)[1] = mark;
+    t->pending[t->npending++] = p;
+    if (unlikely(t->npending == TC_PENDING))
+        tc_flush(t);
+    return 1;
+}
+
+static void free_slow(void *p);
 
 API void free(void *p)
 {
     struct tcache *t = &tc;
-    uintptr_t a = (uintptr_t)p;
-    /* A slab object (16-aligned; if 4 KiB-aligned, of at most 2 KiB) inside
-     * the region. */
-    if (likely(a - (uintptr_t)region < region_size && !(a & 15) && t->state == TC_ON &&
-               ((a & 4095) || smp_kalloc_usable_size(p) <= 2048))) {
-        uintptr_t mark = free_key ^ a;
-        if (unlikely(((uintptr_t *)p)[1] == mark))
-            already_free("free", p);
-        ((uintptr_t *)p)[1] = mark;
-        t->pending[t->npending++] = p;
-        if (unlikely(t->npending == TC_PENDING))
-            tc_flush(t);
+    if (likely(t->state == TC_ON) && likely(tc_put(t, p)))
         return;
-    }
-    free_direct(p);
+    free_slow(p);
 }
 
-static __attribute__((noinline)) void free_direct(void *p)
+static __attribute__((noinline)) void free_slow(void *p)
 {
     if (!p || unlikely(in_boot(p)))
         return;
@@ -507,6 +514,12 @@ static __attribute__((noinline)) void free_direct(void *p)
         say("smpmem: free of a block the heap never gave out\n");
         return;                      /* the heap failed: nothing can be ours */
     }
+    /* A thread that only frees (the consumer of a producer's blocks) joins
+     * its cache here: before, only malloc joined, and every free of such a
+     * thread paid a vCPU entry of its own. */
+    struct tcache *t = &tc;
+    if (t->state == TC_OFF && tc_join(t) && tc_put(t, p))
+        return;
     /* Mark after taking the vCPU: the block's line is often another core's
      * (freed where it was not allocated), and a store still in flight
      * would make the compare-and-swap wait for it. */
@@ -665,6 +678,11 @@ __attribute__((destructor)) static void at_exit(void)
         say_num(ks.slab_pages);
         say(", bytes in magazines ");
         say_num(cached);
+        unsigned long displaced = 0;
+        for (int k = 0; k < smpm_ncpu; k++)
+            displaced += atomic_load_explicit(&smpm_vcpus[k].displaced, memory_order_relaxed);
+        say(", entries on another vCPU than the core's ");
+        say_num(displaced);
         say("\n");
     }
     if (check_at_exit && smp_pmm_check() != 0) {

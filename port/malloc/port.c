@@ -47,6 +47,10 @@ static _Atomic uintptr_t smpm_fork_holder;
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
+/* The vCPUs no core this process may run on is named after (rseq's cpu_id
+ * modulo ncpu): where a thread goes when its own core's vCPU is held. */
+static uint64_t smpm_spares;
+
 void smpm_vcpu_setup(int ncpu)
 {
     smpm_ncpu = ncpu;
@@ -54,6 +58,13 @@ void smpm_vcpu_setup(int ncpu)
     if (&__rseq_size && &__rseq_offset && __rseq_size >= 8 && __rseq_offset != 0)
         smpm_rseq_cpu = __rseq_offset + 4;            /* struct rseq: cpu_id_start, cpu_id */
 #endif
+    uint64_t all = ncpu >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << ncpu) - 1, named = 0;
+    cpu_set_t set;
+    if (smpm_rseq_cpu && sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &set))
+                named |= (uint64_t)1 << (c % ncpu);
+    smpm_spares = all & ~named;
 }
 
 _Noreturn void smpm_pop_underflow(void)
@@ -86,8 +97,34 @@ static void take_exactly(int k, uintptr_t me)
             __builtin_ia32_pause();
 }
 
-/* The preferred vCPU is taken: by a thread preempted inside malloc, or by
- * another thread on the same core a moment ago.  Any free one will do. */
+/* The preferred vCPU is taken: almost always by a thread the kernel
+ * preempted inside malloc (two running threads prefer the same vCPU only
+ * if their cores' ids are equal modulo ncpu), which keeps it until it runs again, for a whole time slice.  Any
+ * free vCPU will do, but not all are equal.  Each other vCPU named after a
+ * core is that core's threads' preferred one: taking it displaces them in
+ * turn (a cascade: with the scan that went want, want+1, ... over 4 vCPUs
+ * on 2 cores, 60% of larson's entries took the slow path) and makes two
+ * cores write the same magazines.  So try, in order: the spare this
+ * thread fell back to last time (its magazines hold what it freed there),
+ * the other spares (no core is named after them), then any. */
+static int take_some(int want, uintptr_t me)
+{
+    int last = smpm_last;
+    if (last != want && (smpm_spares >> last & 1) && try_take(last, me))
+        return last;
+    for (uint64_t m = smpm_spares; m; m &= m - 1) {
+        int k = __builtin_ctzll(m);
+        if (try_take(k, me))
+            return k;
+    }
+    for (int i = 0; i < smpm_ncpu; i++) {
+        int k = want + i < smpm_ncpu ? want + i : want + i - smpm_ncpu;
+        if (try_take(k, me))
+            return k;
+    }
+    return -1;
+}
+
 void smpm_enter_slow(int want)
 {
     struct smpm_thread *t = &smpm_self;
@@ -98,13 +135,14 @@ void smpm_enter_slow(int want)
         return;
     }
     for (unsigned round = 0;; round++) {
-        for (int i = 0; i < smpm_ncpu; i++) {
-            int k = want + i < smpm_ncpu ? want + i : want + i - smpm_ncpu;
-            if (try_take(k, me)) {
-                t->cur = k;
-                smpm_last = k;
-                return;
-            }
+        int k = take_some(want, me);
+        if (k >= 0) {
+            t->cur = k;
+            smpm_last = k;
+            atomic_store_explicit(&smpm_vcpus[k].displaced,   /* ours now: no RMW needed */
+                                  atomic_load_explicit(&smpm_vcpus[k].displaced, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+            return;
         }
         if (round >= 2)
             sched_yield();         /* every vCPU is held: let a holder run */

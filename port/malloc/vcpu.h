@@ -29,6 +29,9 @@
 
 struct smpm_vcpu {
     _Alignas(128) _Atomic uintptr_t owner;   /* 0 or the owning thread's token */
+    /* Takes by a thread whose core's vCPU was held (SMPMEM_STATS); written
+     * by the owner only, so a relaxed load and store, no read-modify-write. */
+    _Atomic unsigned long displaced;
 };
 
 extern struct smpm_vcpu smpm_vcpus[];        /* SMP_MAX_CPUS of them; smpm_ncpu used */
