@@ -237,6 +237,13 @@ static uint32_t stray_owner_tag(void)
     return h + 3;
 }
 
+static uint32_t stray_owner_byte(void)
+{
+    uint32_t h = find_head(ST_BUDDY, 2);
+    POKE_PAGE(OWNER_BYTE, h + 2, 1);       /* kfree would route it as an 8 B slab */
+    return h + 2;
+}
+
 static uint32_t buddies_not_coalesced(void)
 {
     /* Split a free block in the descriptors only: two free halves. */
@@ -277,6 +284,7 @@ static const struct pcase walk_cases[] = {
     { "block runs past the end of the region", block_past_end },
     { "page claimed by two blocks", page_in_two_blocks },
     { "owner tag left on a page no client owns", stray_owner_tag },
+    { "owner byte left on a page no client owns", stray_owner_byte },
     { "free buddies not coalesced", buddies_not_coalesced },
     { "cached block of an uncached order", cached_uncached_order },
     { "free + held pages do not add up to the total", pages_do_not_add_up },
@@ -467,6 +475,13 @@ static uint32_t slab_tail_tag_wrong(void)
     return h + 1;
 }
 
+static uint32_t slab_byte_wrong(void)
+{
+    uint32_t h = slab_of(o1k);
+    POKE_PAGE(OWNER_BYTE, h + 1, 1);       /* kfree would take its objects for 8 B ones */
+    return h + 1;
+}
+
 static uint32_t freelist_misaligned(void)
 {
     uint32_t a = slab8();
@@ -509,6 +524,7 @@ static const struct pcase slab_cases[] = {
     { "slab head's owner tag corrupt", slab_tag_zero },
     { "slab order does not match its class", slab_order_wrong },
     { "slab page's owner tag does not point at its head", slab_tail_tag_wrong },
+    { "slab page's owner byte is not its class", slab_byte_wrong },
     { "slab free list holds a foreign or misaligned object", freelist_misaligned },
     { "slab free list holds a never-used object", freelist_never_used },
     { "slab free list has a cycle", freelist_cycle },

@@ -36,6 +36,7 @@ enum smp_pmm_field {
     SMP_DBG_PAGE_OWNER_U32,   /* slabs: objects in use */
     SMP_DBG_PAGE_OWNER_PTR,   /* slabs: free list */
     SMP_DBG_PAGE_OWNER_U64,   /* slabs: never-used count | list tag << 32 */
+    SMP_DBG_PAGE_OWNER_BYTE,  /* slabs: class + 1, in the dense array beside the descriptors */
     /* The buddy zone. */
     SMP_DBG_ZONE_HEAD,        /* free list of order k (k <= 20) */
     SMP_DBG_ZONE_FREE_PAGES,

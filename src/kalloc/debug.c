@@ -34,7 +34,7 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
         bad("smpmem is not initialised");
     struct smp_pages *pg = &m->pg;
     struct smp_objs *o = &m->obj;
-    if (f <= SMP_DBG_PAGE_OWNER_U64 && i >= pg->npages)
+    if (f <= SMP_DBG_PAGE_OWNER_BYTE && i >= pg->npages)
         bad("page index outside the region");
     int per_cpu = (f >= SMP_DBG_RING_TOP && f <= SMP_DBG_RING_CAP) ||
                   f == SMP_DBG_MAG_HEAD || f == SMP_DBG_MAG_COUNT;
@@ -61,6 +61,7 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     case SMP_DBG_PAGE_OWNER_U32:  return (struct slot){ &d->owner_u32, U32, 0 };
     case SMP_DBG_PAGE_OWNER_PTR:  return (struct slot){ &d->owner_ptr, PTR, 0 };
     case SMP_DBG_PAGE_OWNER_U64:  return (struct slot){ &d->owner_u64, U64, 0 };
+    case SMP_DBG_PAGE_OWNER_BYTE: return (struct slot){ &pg->owner_byte[i < pg->npages ? i : 0], U8, 0 };
     case SMP_DBG_ZONE_HEAD:
         if (k > SMP_MAX_ORDER)
             bad("order above SMP_MAX_ORDER");

@@ -9,8 +9,8 @@
  *
  * Alignment falls out of the layout: classes are powers of two carved from
  * size-aligned slabs, and buddy blocks are aligned to their size.  kfree
- * decides with one bounds test and one descriptor read: a nonzero owner tag
- * names the slab class, so no header precedes any object.  NULL means: the
+ * decides with one bounds test and one read of the page's owner byte
+ * (page.h): nonzero names the slab class, so no header precedes any object.  NULL means: the
  * layers came back empty, and even with the world stopped and every cache
  * taken back, no block (or slab page) could be had.
  */
@@ -115,7 +115,7 @@ void SMP_UNCHECKED(smp_kfree)(void *p)
     struct smp_pmm *m = smp_pmm_live;
     uintptr_t addr = (uintptr_t)p;
     if (__builtin_expect(smp_pg_contains(&m->pg, addr), 1)) {
-        uint8_t tag = (uint8_t)m->pg.pages[(addr - m->pg.base) >> SMP_PAGE_SHIFT].owner_tag;
+        uint8_t tag = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
         if (__builtin_expect(!(addr & m->kfree_mask[tag]), 1)) {
             smp_obj_free(&m->obj, SMP_TAG_CLASS(tag), p);
             return;

@@ -51,6 +51,8 @@ static inline unsigned smp_class_of(size_t size)
 static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + SMP_MIN_CLASS_SHIFT); }
 
 /* Slab bookkeeping in the page descriptors' owner words (page.h):
+ *   owner_byte on every page of a slab: cls + 1 (kfree's route: the dense
+ *              array, not the descriptor, which slab counts keep writing)
  *   owner_tag  on every page of a slab: (cls + 1) | (page offset in slab << 8)
  *   owner_u32  inuse: objects handed out (in CPU caches or with callers)
  *   owner_ptr  freelist: first free object

@@ -68,6 +68,9 @@ int smp_slab_check_one(struct smp_objs *o, uint32_t idx, struct smp_obj_census *
     for (uint32_t k = 1; k < (1U << c->order); k++)
         if (pg->pages[idx + k].owner_tag != (uint16_t)((cls + 1) | (k << 8)))
             return smp_check_fail(pg, idx + k, "slab page's owner tag does not point at its head");
+    for (uint32_t k = 0; k < (1U << c->order); k++)
+        if (pg->owner_byte[idx + k] != cls + 1)
+            return smp_check_fail(pg, idx + k, "slab page's owner byte is not its class");
     uintptr_t base = smp_page_addr(pg, idx), top = base + (SMP_PAGE_SIZE << c->order);
     unsigned nfree = 0;
     for (void *obj = d->owner_ptr; obj; obj = smp_link_get(o, obj)) {

@@ -152,8 +152,10 @@ static void adopt_locked(struct smp_objs *o, unsigned cls, void *block)
     struct smp_slab_class *c = &o->slab[cls];
     uint32_t idx = smp_page_index(pg, (uintptr_t)block);
     smp_pg_own(pg, block);
-    for (uint32_t k = 0; k < (1U << c->order); k++)
+    for (uint32_t k = 0; k < (1U << c->order); k++) {
         pg->pages[idx + k].owner_tag = (uint16_t)((cls + 1) | (k << 8));
+        pg->owner_byte[idx + k] = (uint8_t)(cls + 1);     /* kfree's route (obj.h) */
+    }
     struct smp_page *d = &pg->pages[idx];
     d->owner_u32 = 0;
     d->owner_ptr = 0;
@@ -202,8 +204,10 @@ static uint32_t detach_empty_locked(struct smp_objs *o, struct smp_slab_class *c
         list_del(pg, &c->empty, idx);
         c->nempty--;
         c->nslabs--;
-        for (uint32_t k = 0; k < (1U << c->order); k++)
+        for (uint32_t k = 0; k < (1U << c->order); k++) {
             pg->pages[idx + k].owner_tag = 0;
+            pg->owner_byte[idx + k] = 0;
+        }
         smp_pg_disown(pg, (void *)smp_page_addr(pg, idx));
         pg->pages[idx].next = out;
         out = idx;

@@ -30,19 +30,21 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     end &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
     if (pcp < start || desc < pcp || desc >= end)
         return SMP_ERANGE;
-    /* Largest n with [descriptors for n pages][n pages] fitting in [desc, end). */
-    uint64_t n = (end - desc) / (SMP_PAGE_SIZE + sizeof(struct smp_page));
-    while (n && align_up(desc + n * sizeof(struct smp_page), SMP_PAGE_SIZE) + n * SMP_PAGE_SIZE > end)
+    /* Largest n with [descriptors for n pages][owner bytes for n pages]
+     * [n pages] fitting in [desc, end). */
+    uint64_t n = (end - desc) / (SMP_PAGE_SIZE + sizeof(struct smp_page) + 1);
+    while (n && align_up(desc + n * (sizeof(struct smp_page) + 1), SMP_PAGE_SIZE) + n * SMP_PAGE_SIZE > end)
         n--;
     if (n < SMP_PG_MIN_PAGES || n >= SMP_NIL)
         return SMP_ERANGE;
     pg->pcp = (struct smp_pcp *)pcp;
     pg->pcp_slots = (uint32_t *)slots;
     pg->pages = (struct smp_page *)desc;
-    if (!zeroed)
-        zero_words(pg->pages, n * sizeof(struct smp_page));   /* all PG_TAIL, owner 0 */
+    pg->owner_byte = (uint8_t *)(desc + n * sizeof(struct smp_page));
+    if (!zeroed)                /* all PG_TAIL, owner 0 (bytes rounded up to words) */
+        zero_words(pg->pages, align_up(n * (sizeof(struct smp_page) + 1), 8));
     pg->npages = (uint32_t)n;
-    pg->base = align_up(desc + n * sizeof(struct smp_page), SMP_PAGE_SIZE);
+    pg->base = align_up(desc + n * (sizeof(struct smp_page) + 1), SMP_PAGE_SIZE);
     pg->span = (uintptr_t)n << SMP_PAGE_SHIFT;
     pg->base_pfn = pg->base >> SMP_PAGE_SHIFT;
     pg->ncpu = ncpu;
@@ -195,9 +197,12 @@ static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint3
             if (smp_state(&pg->pages[i + j]) != PG_TAIL)
                 return smp_check_fail(pg, i + j, "page claimed by two blocks");
         if (st != PG_OWNED)
-            for (uint32_t j = 0; j < (1U << o); j++)
+            for (uint32_t j = 0; j < (1U << o); j++) {
                 if (pg->pages[i + j].owner_tag)
                     return smp_check_fail(pg, i + j, "owner tag left on a page no client owns");
+                if (pg->owner_byte[i + j])
+                    return smp_check_fail(pg, i + j, "owner byte left on a page no client owns");
+            }
         switch (st) {
         case PG_BUDDY: {
             w->nbuddy++;

@@ -112,6 +112,13 @@ struct smp_pages {
     /* Read on every page operation and every kfree: one line. */
     uintptr_t base;                  /* address of page index 0 */
     uintptr_t span;                  /* npages << SMP_PAGE_SHIFT */
+    /* The owner's byte of each page, one dense array beside the
+     * descriptors: this layer never reads it, except that it must be 0 on
+     * every page it hands out, as owner_tag.  Dense and written only when
+     * an owner takes or gives back a block, so a lookup by address (kfree's
+     * route) touches a line that 64 pages share and nobody writes, instead
+     * of a descriptor whose owner words other CPUs keep writing. */
+    uint8_t *owner_byte;
     struct smp_page *pages;
     struct smp_pcp *pcp;             /* ncpu caches, carved from the region */
     uint32_t *pcp_slots;             /* their rings' slots, SMP_PCP_SLOTS per CPU */
