@@ -226,9 +226,37 @@ TEST(stats_follow_the_objects)
     teardown();
 }
 
+/* smp_kalloc_small_size, a front end's lookup: the class of every small
+ * object kfree would route as one, 0 for anything kfree must judge. */
+TEST(small_size_names_the_class_kfree_would_route)
+{
+    CHECK(smp_kalloc_small_size((void *)64) == 0, "before init: nothing is small");
+    setup(64 * MiB, 2);
+    for (size_t size = 1; size <= 2048; size = size * 2 + (size & 1)) {
+        char *p = kalloc(size);
+        REQUIRE(p != NULL, "kalloc(%zu)", size);
+#ifdef SMP_CHECKED
+        CHECK(smp_kalloc_small_size(p) == 0, "checked build: every free meets kfree's checks");
+#else
+        CHECK(smp_kalloc_small_size(p) == pow2_at_least(size < 8 ? 8 : size),
+              "kalloc(%zu): small size %zu", size, smp_kalloc_small_size(p));
+#endif
+        CHECK(smp_kalloc_small_size(p + 1) == 0, "interior pointer of kalloc(%zu)", size);
+        kfree(p);
+    }
+    char *page = kalloc(4096), *big = kalloc(64 * 1024);
+    REQUIRE(page && big, "page blocks");
+    CHECK(smp_kalloc_small_size(page) == 0 && smp_kalloc_small_size(big) == 0, "page blocks are not small");
+    CHECK(smp_kalloc_small_size(region - 4096) == 0 && smp_kalloc_small_size(NULL) == 0, "outside the region");
+    kfree(page);
+    kfree(big);
+    CHECK(pmm_check() == 0, "check");
+    teardown();
+}
+
 int main(void)
 {
-    return RUN_TESTS(alignment_sweep_1_byte_to_4_mib, oom_64_mib, oom_1_gib,
+    return RUN_TESTS(small_size_names_the_class_kfree_would_route, alignment_sweep_1_byte_to_4_mib, oom_64_mib, oom_1_gib,
                      empty_slabs_return_without_drain, bad_kfree_panics_with_address_and_reason,
                      every_class_round_trip_and_check, stats_follow_the_objects);
 }

@@ -109,6 +109,16 @@ void smp_kfree(void *p);
 /* Usable size of a block from smp_kalloc (its size class). */
 size_t smp_kalloc_usable_size(void *p);
 
+/* For a front end that keeps freed small blocks to reuse them by size (a
+ * thread cache): the size class of p if kfree would route p as a small
+ * object -- the start of an object in a slab of that class -- else 0 (a
+ * page block, or anything kfree must judge).  One bounds test and one read
+ * of a dense per-page byte: no CPU section, no lock.  It does not tell
+ * whether p is allocated (a double free is caught when p reaches kfree).
+ * The checked build (CHECKED=1) always answers 0, so every free meets its
+ * checks. */
+size_t smp_kalloc_small_size(const void *p);
+
 /* Object-layer statistics, per size class (8 B .. 2 KiB: 9 classes). */
 #define SMP_KALLOC_CLASSES 9
 struct smp_kalloc_stats {

@@ -124,6 +124,24 @@ void SMP_UNCHECKED(smp_kfree)(void *p)
     kfree_other(m, p);
 }
 
+#ifndef SMP_CHECKED
+size_t smp_kalloc_small_size(const void *p)
+{
+    const struct smp_pmm *m = smp_pmm_live;
+    uintptr_t addr = (uintptr_t)p;
+    if (!smp_pg_contains(&m->pg, addr))
+        return 0;
+    uint8_t tag = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
+    return addr & m->kfree_mask[tag] ? 0 : smp_class_size(SMP_TAG_CLASS(tag));
+}
+#else
+size_t smp_kalloc_small_size(const void *p)
+{
+    (void)p;
+    return 0;
+}
+#endif
+
 size_t smp_kalloc_block_size(void *p, const char *who)
 {
     struct smp_pmm *m = smp_pmm_state;
