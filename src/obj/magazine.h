@@ -22,7 +22,13 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
      * class's alignment): the slow path tells which. */
     if (__builtin_expect((uintptr_t)p - o->base >= o->span || ((uintptr_t)p & o->misalign[cls]), 0))
         return smp_obj_alloc_slow(o, cpu, cls);
-    mag->head = smp_link_get(o, p);
+    void *next = smp_link_get(o, p);
+    /* The next pop reads next's link: start that load now.  Objects freed
+     * by another CPU are cold here, and the caller is about to spend time
+     * with p anyway.  (A prefetch of a bad pointer does not fault; the
+     * check at the next pop still decides.) */
+    __builtin_prefetch(next);
+    mag->head = next;
     mag->last = p;
     mag->count--;
     smp_section_exit(cpu);
