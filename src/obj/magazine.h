@@ -14,13 +14,14 @@
 SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
 {
     int cpu = smp_section_enter_fast();
-    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu), 0))   /* also: not initialised */
-        return smp_obj_alloc_slow(o, cpu, cls);
-    struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
-    void *p = mag->head;
-    /* Empty (NULL) or a corrupt link (outside the region, or off the
-     * class's alignment): the slow path tells which. */
-    if (__builtin_expect((uintptr_t)p - o->base >= o->span || ((uintptr_t)p & o->misalign[cls]), 0))
+    struct smp_mag *mag;
+    void *p;
+    /* One test, one slow call: an unknown CPU id (also: not initialised),
+     * an empty magazine (NULL) or a corrupt link (outside the region, or
+     * off the class's alignment); the slow path tells which. */
+    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
+                         (mag = &o->cpu[cpu].loaded[cls], p = mag->head,
+                          (uintptr_t)p - o->base >= o->span || ((uintptr_t)p & o->misalign[cls])), 0))
         return smp_obj_alloc_slow(o, cpu, cls);
     void *next = smp_link_get(o, p);
     /* The next pop reads next's link: start that load now.  Objects freed
@@ -40,13 +41,10 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
 SMP_FAST void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
 {
     int cpu = smp_section_enter_fast();
-    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu), 0)) {
-        smp_obj_free_slow(o, cpu, cls, p);
-        return;
-    }
-    struct smp_mag *mag = &o->cpu[cpu].loaded[cls];
-    /* Slow: a full magazine, or p freed again on top of it. */
-    if (__builtin_expect(mag->count >= o->cap[cls] || p == mag->head, 0)) {
+    struct smp_mag *mag;
+    /* Slow: an unknown CPU id, a full magazine, or p freed again on top of it. */
+    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
+                         (mag = &o->cpu[cpu].loaded[cls], mag->count >= o->cap[cls] || p == mag->head), 0)) {
         smp_obj_free_slow(o, cpu, cls, p);
         return;
     }

@@ -27,11 +27,12 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
     if (order >= SMP_PCP_ORDERS)
         return smp_pg_alloc_large(pg, order);
     int cpu = smp_section_enter_fast();
-    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu), 0))   /* also: not initialised */
-        return smp_pcp_alloc_slow(pg, cpu, order);
-    struct smp_pcp_ring *r = &pg->pcp[cpu].ring[order];
-    uint32_t top = smp_ring_load(&r->top);
-    if (__builtin_expect(top == smp_ring_load(&r->bottom), 0))
+    struct smp_pcp_ring *r;
+    uint32_t top;
+    /* Slow: an unknown CPU id (also: not initialised), or an empty ring. */
+    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) ||
+                         (r = &pg->pcp[cpu].ring[order], top = smp_ring_load(&r->top),
+                          top == smp_ring_load(&r->bottom)), 0))
         return smp_pcp_alloc_slow(pg, cpu, order);
     top--;
     uint32_t idx = r->slots[top & r->mask];
@@ -57,14 +58,13 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
     uint32_t idx = smp_page_index(pg, addr);
     struct smp_page *d = &pg->pages[idx];
     int cpu = smp_section_enter_fast();
-    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu), 0)) {
-        smp_pcp_free_slow(pg, cpu, idx, order);
-        return;
-    }
-    struct smp_pcp_ring *r = &pg->pcp[cpu].ring[order];
-    uint32_t top = smp_ring_load(&r->top);
-    if (__builtin_expect(smp_state(d) != PG_ALLOC || d->order != order ||
-                         (int32_t)(top - r->full_top) >= 0, 0)) {
+    struct smp_pcp_ring *r;
+    uint32_t top;
+    /* One test, one slow call: an unknown CPU id, a block that is not an
+     * allocated head of this order, or a full ring. */
+    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) || smp_state(d) != PG_ALLOC || d->order != order ||
+                         (r = &pg->pcp[cpu].ring[order], top = smp_ring_load(&r->top),
+                          (int32_t)(top - r->full_top) >= 0), 0)) {
         smp_pcp_free_slow(pg, cpu, idx, order);
         return;
     }
