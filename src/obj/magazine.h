@@ -11,7 +11,7 @@
 
 /* An object of class cls, or NULL when no page can be had for a new slab
  * (the caller may reclaim from above and retry). */
-SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
+SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t cls)
 {
     int cpu = smp_section_enter_fast();
     struct smp_mag *mag;
@@ -20,7 +20,7 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
      * an empty magazine (NULL) or a corrupt link (outside the region, or
      * off the class's alignment); the slow path tells which. */
     if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
-                         (mag = &o->cpu[cpu].loaded[cls], p = mag->head,
+                         (mag = &o->cpu[(unsigned)cpu].loaded[cls], p = mag->head,
                           (uintptr_t)p - o->base >= o->span || ((uintptr_t)p & o->misalign[cls])), 0))
         return smp_obj_alloc_slow(o, cpu, cls);
     void *next = smp_link_get(o, p);
@@ -38,13 +38,13 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, unsigned cls)
 
 /* Free p, an object of class cls (validated by the caller), on this CPU,
  * whichever CPU allocated it: a remote free costs what a local one does. */
-SMP_FAST void smp_obj_free(struct smp_objs *o, unsigned cls, void *p)
+SMP_FAST void smp_obj_free(struct smp_objs *o, size_t cls, void *p)
 {
     int cpu = smp_section_enter_fast();
     struct smp_mag *mag;
     /* Slow: an unknown CPU id, a full magazine, or p freed again on top of it. */
     if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
-                         (mag = &o->cpu[cpu].loaded[cls], mag->count >= o->cap[cls] || p == mag->head), 0)) {
+                         (mag = &o->cpu[(unsigned)cpu].loaded[cls], mag->count >= o->cap[cls] || p == mag->head), 0)) {
         smp_obj_free_slow(o, cpu, cls, p);
         return;
     }
