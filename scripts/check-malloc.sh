@@ -55,7 +55,7 @@ if step make -s malloc malloc-tests; then
         [ "$f" != 0 ] && printf '%s\n' "$out"
         echo "malloc api: $last"; total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
     fi
-    for mode in stack double interior wild realloc; do m_misuse $mode; done
+    for mode in stack double cached interior wild realloc; do m_misuse $mode; done
 
     # Exhaustion under 200 threads on a 64 MiB heap, with 2 and with 64
     # vCPUs: ENOMEM, then everything back (stop-the-world by cross-calls).

@@ -107,21 +107,52 @@ static size_t boot_size(const void *p)
 
 /* ---- the thread cache: the vCPU's compare-and-swap once per batch ------
  *
- * A CAS per call is most of a malloc/free pair's cost, so small blocks
- * (<= 2 KiB) go through a per-thread front: for each class (16 B .. 2 KiB)
- * a list of blocks kalloc'd in one batch on one vCPU entry, and one
- * buffer of frees handed to kfree together when it fills.  A free needs no
- * size: the buffer is unsorted.  A 4 KiB-aligned pointer may be a page
- * block, which must not wait in a buffer: its size is looked up (the
- * descriptors of a block the caller holds, no vCPU needed).  At most
- * ~48 KiB of blocks and 64 frees per thread; a thread that exits gives them back
- * (a pthread key destructor), and later calls of that thread bypass the
- * cache.  Blocks in a list are allocated as far as the core knows. */
+ * A CAS per call is most of a malloc/free pair's cost, and a vCPU held by
+ * a thread the kernel preempted is lost to its core's other threads until
+ * that thread runs again: the fewer entries, the better.  So small blocks
+ * (16 B .. 2 KiB, the core's slab classes) pass through a per-thread front,
+ * and a thread reuses the blocks it frees:
+ *
+ *   free     asks the core for p's class (smp_kalloc_small_size: a bounds
+ *            test and one byte of a dense per-page array; no vCPU).  0 --
+ *            a page block, or anything kfree must judge: a pointer outside
+ *            the heap, inside a block, ... -- goes straight to kfree.  A
+ *            slab object is marked free (the double-free word) and appended
+ *            to an unsorted buffer, its class in the pointer's low 4 bits
+ *            (blocks are 16-aligned).
+ *   sort     when the buffer fills (64 frees): each block goes onto its
+ *            class's array, up to the class's bound; what does not fit goes
+ *            to kfree in one vCPU entry.
+ *   malloc   pops its class's array: a block this thread freed lately,
+ *            still in its core's cache.  An empty array is refilled with one
+ *            batch of kallocs in one vCPU entry.
+ *
+ * The buffer comes first on purpose: a block freed here but allocated by
+ * another thread (whose blocks share its cache line) is not handed to this
+ * thread's very next malloc, whose writes would then share the line with
+ * the other thread's (passive false sharing); the next malloc takes a
+ * fresh batch instead, and the block is sorted only 64 frees later.
+ *
+ * Bounds: TC_LIMIT(c) blocks per class -- 32 of each class up to 1 KiB,
+ * 16 of 2 KiB: at most 95.5 KiB -- plus the 64 frees in the buffer.  A
+ * refill takes at most 8 KiB (TC_BATCH: 16 blocks, 8 of 1 KiB, 4 of 2 KiB).
+ * (32 of 1 KiB, not 16: half of larson's blocks are of that class, and
+ * with 16 it ran 1.3x slower, overflowing to kfree and refilling.)  A
+ * thread that exits gives it all back (a pthread key destructor), and later
+ * calls of that thread bypass the cache.  Blocks in the cache are allocated as far as the
+ * core knows and marked free as far as the front end knows (malloc clears
+ * the mark when it hands one out), so a second free of a cached block is
+ * reported like any double free.  The arrays live in the thread's TLS, not
+ * in the blocks: sorting and popping touch no block. */
 #define TC_CLASSES 8                 /* 16 << c bytes */
 #define TC_PENDING 64
+#define TC_BATCH(c) ((c) <= 5 ? 16u : 16u >> ((c) - 5))   /* <= 8 KiB a refill */
+#define TC_LIMIT(c) ((c) <= 6 ? 32u : 16u)
+#define TC_SLOTS 32                  /* the largest TC_LIMIT */
 struct tcache {
-    void *head[TC_CLASSES];          /* lists linked through the first word */
-    void *pending[TC_PENDING];       /* frees not yet given to kfree */
+    unsigned n[TC_CLASSES];          /* blocks in slot[c] */
+    void *slot[TC_CLASSES][TC_SLOTS];
+    uintptr_t pending[TC_PENDING];   /* frees not sorted yet: address | class */
     int npending;
     int state;                       /* TC_OFF, TC_ON, TC_DEAD (thread exiting) */
 };
@@ -136,30 +167,61 @@ static inline unsigned tc_class(size_t n)
     return n <= 16 ? 0 : 64 - (unsigned)__builtin_clzl(n - 1) - 4;
 }
 
-static void tc_flush(struct tcache *t)
+/* Give n blocks to kfree in one vCPU entry. */
+static void tc_give_back(void **blocks, int n)
+{
+    smpm_enter();
+    for (int i = 0; i < n; i++)
+        smp_kfree(blocks[i]);
+    smpm_exit();
+}
+
+/* The buffer is full: sort it into the class arrays; what overflows goes
+ * back to the core. */
+static __attribute__((noinline)) void tc_sort(struct tcache *t)
+{
+    void *over[TC_PENDING];
+    int nover = 0;
+    static const unsigned char limit[TC_CLASSES] = {
+        TC_LIMIT(0), TC_LIMIT(1), TC_LIMIT(2), TC_LIMIT(3),
+        TC_LIMIT(4), TC_LIMIT(5), TC_LIMIT(6), TC_LIMIT(7),
+    };
+    for (int i = 0; i < t->npending; i++) {
+        uintptr_t e = t->pending[i];
+        unsigned c = (unsigned)e & 15, n = t->n[c];
+        void *p = (void *)(e - c);
+        if (likely(n < limit[c])) {
+            t->slot[c][n] = p;
+            t->n[c] = n + 1;
+        } else {
+            over[nover++] = p;
+        }
+    }
+    t->npending = 0;
+    if (nover)
+        tc_give_back(over, nover);
+}
+
+/* Everything the thread holds back to the core, in one vCPU entry. */
+static void tc_drain(struct tcache *t)
 {
     smpm_enter();
     for (int i = 0; i < t->npending; i++)
-        smp_kfree(t->pending[i]);    /* panics with the address on a bad pointer */
-    smpm_exit();
+        smp_kfree((void *)(t->pending[i] & ~(uintptr_t)15));
     t->npending = 0;
+    for (unsigned c = 0; c < TC_CLASSES; c++) {
+        for (unsigned i = 0; i < t->n[c]; i++)
+            smp_kfree(t->slot[c][i]);
+        t->n[c] = 0;
+    }
+    smpm_exit();
 }
 
 static void tc_thread_exit(void *unused)
 {
     (void)unused;
-    struct tcache *t = &tc;
-    t->state = TC_DEAD;
-    tc_flush(t);
-    smpm_enter();
-    for (unsigned c = 0; c < TC_CLASSES; c++) {
-        for (void *p = t->head[c], *n; p; p = n) {
-            n = *(void **)p;
-            smp_kfree(p);
-        }
-        t->head[c] = 0;
-    }
-    smpm_exit();
+    tc.state = TC_DEAD;
+    tc_drain(&tc);
 }
 
 /* 1 if this thread may use its cache (registering it the first time). */
@@ -172,27 +234,23 @@ static int tc_join(struct tcache *t)
     return t->state == TC_ON;
 }
 
-/* Refill class c's list with one vCPU entry and take a block from it. */
+/* Class c's array is empty: refill it with one vCPU entry and take a block. */
 static void *tc_refill(struct tcache *t, unsigned c)
 {
     size_t size = (size_t)16 << c;
-    unsigned batch = size <= 1024 ? 16 : 8;
-    void *list = 0, *first = 0;
+    unsigned batch = TC_BATCH(c), got = 0;
     smpm_enter();
-    for (unsigned i = 0; i < batch; i++) {
+    while (got < batch) {
         void *p = smp_kalloc(size);
         if (!p)
             break;
-        if (!first)
-            first = p;
-        else {
-            *(void **)p = list;
-            list = p;
-        }
+        t->slot[c][got++] = p;
     }
     smpm_exit();
-    t->head[c] = list;
-    return first;
+    if (!got)
+        return 0;
+    t->n[c] = got - 1;
+    return t->slot[c][got - 1];
 }
 
 /* ---- initialisation ----------------------------------------------------- */
@@ -444,10 +502,10 @@ API void *malloc(size_t size)
 {
     struct tcache *t = &tc;
     if (likely(size <= 2048 && t->state == TC_ON)) {
-        unsigned c = tc_class(size);
-        void *p = t->head[c];
-        if (likely(p != 0)) {
-            t->head[c] = *(void **)p;
+        unsigned c = tc_class(size), n = t->n[c];
+        if (likely(n != 0)) {
+            void *p = t->slot[c][--n];
+            t->n[c] = n;
             ((uintptr_t *)p)[1] = 0;
             return p;
         }
@@ -477,23 +535,17 @@ static inline int live(const void *p)
            ((const uintptr_t *)p)[1] != (free_key ^ (uintptr_t)p);
 }
 
-/* Put p in this thread's free buffer if it may wait there: a slab object
- * (16-aligned; if 4 KiB-aligned, of at most 2 KiB) inside the region.
- * 1 if it did. */
-static inline int tc_put(struct tcache *t, void *p)
+/* p is the start of a slab object of size bytes (smp_kalloc_small_size's
+ * answer, >= 16): mark it free and buffer it. */
+static inline void tc_put(struct tcache *t, void *p, size_t size)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (!(a - (uintptr_t)region < region_size && !(a & 15) &&
-          ((a & 4095) || smp_kalloc_usable_size(p) <= 2048)))
-        return 0;
-    uintptr_t mark = free_key ^ a;
+    uintptr_t a = (uintptr_t)p, mark = free_key ^ a;
     if (unlikely(((uintptr_t *)p)[1] == mark))
         already_free("free", p);
     ((uintptr_t *)p)[1] = mark;
-    t->pending[t->npending++] = p;
+    t->pending[t->npending++] = a | ((unsigned)__builtin_ctzl(size) - 4);
     if (unlikely(t->npending == TC_PENDING))
-        tc_flush(t);
-    return 1;
+        tc_sort(t);
 }
 
 static void free_slow(void *p);
@@ -501,8 +553,13 @@ static void free_slow(void *p);
 API void free(void *p)
 {
     struct tcache *t = &tc;
-    if (likely(t->state == TC_ON) && likely(tc_put(t, p)))
+    /* 0 for NULL, the bootstrap arena, page blocks and every pointer kfree
+     * must judge; 8 never (blocks are at least 16 bytes). */
+    size_t size = smp_kalloc_small_size(p);
+    if (likely(size >= MIN_BLOCK && t->state == TC_ON)) {
+        tc_put(t, p, size);
         return;
+    }
     free_slow(p);
 }
 
@@ -515,11 +572,14 @@ static __attribute__((noinline)) void free_slow(void *p)
         return;                      /* the heap failed: nothing can be ours */
     }
     /* A thread that only frees (the consumer of a producer's blocks) joins
-     * its cache here: before, only malloc joined, and every free of such a
-     * thread paid a vCPU entry of its own. */
+     * its cache here, or every free of such a thread would pay a vCPU entry
+     * of its own. */
     struct tcache *t = &tc;
-    if (t->state == TC_OFF && tc_join(t) && tc_put(t, p))
+    size_t size;
+    if (t->state == TC_OFF && tc_join(t) && (size = smp_kalloc_small_size(p)) >= MIN_BLOCK) {
+        tc_put(t, p, size);
         return;
+    }
     /* Mark after taking the vCPU: the block's line is often another core's
      * (freed where it was not allocated), and a store still in flight
      * would make the compare-and-swap wait for it. */
@@ -553,6 +613,9 @@ static size_t usable(void *p)
         return boot_size(p);
     if (unlikely(!live(p)))
         already_free("malloc_usable_size/realloc", p);
+    size_t small = smp_kalloc_small_size(p);
+    if (small)
+        return small;
     smpm_enter();
     size_t n = smp_kalloc_usable_size(p);   /* panics with the address on a bad pointer */
     smpm_exit();
@@ -657,8 +720,8 @@ __attribute__((destructor)) static void at_exit(void)
 {
     if (atomic_load(&state) != READY || !(check_at_exit || stats_at_exit))
         return;
-    if (tc.state == TC_ON && tc.npending)
-        tc_flush(&tc);
+    if (tc.state == TC_ON)
+        tc_drain(&tc);               /* the figures count the exiting thread's blocks free */
     smpm_enter();
     if (stats_at_exit) {
         struct smp_kalloc_stats ks;

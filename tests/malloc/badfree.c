@@ -1,6 +1,6 @@
 /*
  * Misuse that must stop the program with a report naming the address:
- *   badfree stack|double|interior|wild|realloc
+ *   badfree stack|double|cached|interior|wild|realloc
  * Prints the address it is about to misuse on stdout ("addr 0x..."), then
  * misuses it; the caller checks the process died of SIGABRT and that
  * stderr names that address.
@@ -33,6 +33,16 @@ int main(int argc, char **argv)
         char *p = malloc(100);
         free(p);
         free(announce(p));
+    } else if (!strcmp(mode, "cached")) {
+        /* Freed again after 100 more frees: by then a thread cache may
+         * have sorted it into a list for reuse; it must still be caught. */
+        char *p = malloc(100), *other[100];
+        for (int i = 0; i < 100; i++)
+            other[i] = malloc(40);
+        free(p);
+        for (int i = 0; i < 100; i++)
+            free(other[i]);
+        free(announce(p));
     } else if (!strcmp(mode, "interior")) {
         char *p = malloc(100);
         free(announce(p + 8));
@@ -43,7 +53,7 @@ int main(int argc, char **argv)
         free(p);
         sink = realloc(announce(p), 10);
     } else {
-        fprintf(stderr, "usage: badfree stack|double|interior|wild|realloc\n");
+        fprintf(stderr, "usage: badfree stack|double|cached|interior|wild|realloc\n");
         return 2;
     }
     printf("survived\n");
