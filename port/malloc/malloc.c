@@ -217,6 +217,20 @@ static void tc_drain(struct tcache *t)
     smpm_exit();
 }
 
+/* The core came back empty: give this thread's cached blocks back, so the
+ * retry may find their slabs emptied and coalesced by the core's reclaim.
+ * 1 if there were any.  (Other threads' caches stay out of reach: at most
+ * TC_LIMIT blocks a class, and the 64 waiting frees, each.) */
+static int tc_give_all(struct tcache *t)
+{
+    int any = t->npending;
+    for (unsigned c = 0; c < TC_CLASSES; c++)
+        any |= (int)t->n[c];
+    if (any)
+        tc_drain(t);
+    return any != 0;
+}
+
 static void tc_thread_exit(void *unused)
 {
     (void)unused;
@@ -461,6 +475,19 @@ static void *nomem(void)
     return 0;
 }
 
+/* smp_kalloc in one vCPU entry; when the core is empty, once more after
+ * this thread's cache went back. */
+static void *core_alloc(size_t size)
+{
+    for (int retried = 0;; retried = 1) {
+        smpm_enter();
+        void *p = smp_kalloc(size);
+        smpm_exit();
+        if (likely(p != 0) || retried || !tc_give_all(&tc))
+            return p;
+    }
+}
+
 /* A block of at least size bytes aligned to align (a power of two). */
 static void *alloc_aligned(size_t size, size_t align)
 {
@@ -469,9 +496,7 @@ static void *alloc_aligned(size_t size, size_t align)
         void *b = initialising ? boot_alloc(size, align) : 0;
         return b ? b : nomem();
     }
-    smpm_enter();
-    void *p = smp_kalloc(want > MIN_BLOCK ? want : MIN_BLOCK);
-    smpm_exit();
+    void *p = core_alloc(want > MIN_BLOCK ? want : MIN_BLOCK);
     if (unlikely(!p))
         return nomem();
     ((uintptr_t *)p)[1] = 0;
@@ -484,14 +509,14 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
         return alloc_aligned(size, 16);
     if (size <= 2048 && tc_join(&tc)) {
         void *p = tc_refill(&tc, tc_class(size));
+        if (unlikely(!p) && tc_give_all(&tc))
+            p = tc_refill(&tc, tc_class(size));
         if (unlikely(!p))
             return nomem();
         ((uintptr_t *)p)[1] = 0;
         return p;
     }
-    smpm_enter();
-    void *p = smp_kalloc(size > MIN_BLOCK ? size : MIN_BLOCK);
-    smpm_exit();
+    void *p = core_alloc(size > MIN_BLOCK ? size : MIN_BLOCK);
     if (unlikely(!p))
         return nomem();
     ((uintptr_t *)p)[1] = 0;

@@ -4,7 +4,11 @@
  * then all free everything; then one thread must get a block of half the
  * heap (every vCPU's cached pages and objects taken back by the core's
  * stop-the-world reclaim, run through the port's cross-calls while other
- * threads are inside the allocator).  Prints "ok" lines; exit 0 on success.
+ * threads are inside the allocator).  Then one thread alone: the largest
+ * block it can get on the fresh heap, it must get again after filling the
+ * heap itself and freeing everything -- though its thread cache still holds
+ * the small blocks it freed last (the front end gives them back when the
+ * core comes back empty).  Prints "round"/"alone" lines; exit 0 on success.
  *   pressure [threads [rounds]]   (defaults 16 3)
  */
 #define _GNU_SOURCE
@@ -49,6 +53,44 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The main thread alone: the largest block, then the heap filled with
+ * 2 KiB blocks (slabs everywhere), all freed in a seeded random order --
+ * so the blocks its thread cache keeps are spread over the heap, and one
+ * lies in the largest block's place -- then the largest block again. */
+static void alone(void)
+{
+    size_t big = (size_t)1 << 40;
+    void *p = 0;
+    while (big >= 4096 && !(p = malloc(big)))
+        big /= 2;
+    free(p);
+    size_t cap = 2 * (big / 2048) + 1024, n = 0;
+    void **held = malloc(cap * sizeof *held);
+    if (!held) {
+        failures++;
+        return;
+    }
+    while (n < cap && (held[n] = malloc(2048)))
+        memset(held[n++], 0x5a, 64);
+    unsigned s = 12345;
+    for (size_t i = n; i > 1; i--) {          /* Fisher-Yates, seeded */
+        s = s * 1103515245u + 12345u;
+        size_t j = (s >> 8) % i;
+        void *t = held[i - 1];
+        held[i - 1] = held[j];
+        held[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(held[i]);
+    free(held);
+    void *again = malloc(big);
+    printf("alone: %zu KiB at first, %zu blocks of 2 KiB filled the heap, then %s\n", big >> 10, n,
+           again ? "the same size again" : "NOT the same size again");
+    if (!again)
+        failures++;
+    free(again);
+}
+
 int main(int argc, char **argv)
 {
     int nthreads = argc > 1 ? atoi(argv[1]) : 16;
@@ -78,6 +120,7 @@ int main(int argc, char **argv)
             failures++;
         free(half);
     }
+    alone();
     for (int i = 0; i < nthreads; i++)
         free(arrays[i]);
     return failures != 0;
