@@ -67,17 +67,32 @@ static int intact(const struct block *b)
     return 1;
 }
 
+struct tally { unsigned long long got, bytes, bad; };
+
+/* Check and free every block of a received list. */
+static void receive(struct block *list, struct tally *t)
+{
+    while (list) {
+        struct block *n = list->next;
+        t->got++;
+        t->bytes += list->size;
+        t->bad += !intact(list);
+        free(list);
+        list = n;
+    }
+}
+
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
     uint64_t seed = 0x1234567ULL * (uint64_t)(id + 1);
-    unsigned long long got = 0, bytes = 0, bad = 0;
+    struct tally tl = { 0, 0, 0 };
     /* Local churn too: a few blocks kept and replaced. */
     void *keep[16] = { 0 };
     for (int i = 0; i < nblocks; i++) {
         size_t size = pick_size(&seed);
         struct block *b = malloc(size);
-        if (!b) { bad++; continue; }
+        if (!b) { tl.bad++; continue; }
         b->from = (uint32_t)id;
         b->seq = (uint32_t)i;
         b->size = size;
@@ -101,14 +116,7 @@ static void *worker(void *arg)
             struct block *list = box[id].head;
             box[id].head = NULL;
             pthread_mutex_unlock(&box[id].mu);
-            while (list) {
-                struct block *n = list->next;
-                got++;
-                bytes += list->size;
-                bad += !intact(list);
-                free(list);
-                list = n;
-            }
+            receive(list, &tl);
         }
     }
     for (int k = 0; k < 16; k++)
@@ -116,18 +124,11 @@ static void *worker(void *arg)
     pthread_barrier_wait(&sent);
     struct block *list = box[id].head;
     box[id].head = NULL;
-    while (list) {
-        struct block *n = list->next;
-        got++;
-        bytes += list->size;
-        bad += !intact(list);
-        free(list);
-        list = n;
-    }
+    receive(list, &tl);
     pthread_mutex_lock(&total_mu);
-    total_blocks += got;
-    total_bytes += bytes;
-    total_bad += bad;
+    total_blocks += tl.got;
+    total_bytes += tl.bytes;
+    total_bad += tl.bad;
     pthread_mutex_unlock(&total_mu);
     return NULL;
 }
