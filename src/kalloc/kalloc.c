@@ -110,29 +110,33 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
         smp_pg_free(&m->pg, p, order);
 }
 
+/* kfree's route: whether addr is the start of an object in a slab (*tag
+ * set to its owner tag, class + 1), else it is a page block or anything
+ * kfree_other judges.  One bounds test, one byte of the dense owner array,
+ * one AND (kfree_mask[0] is all ones). */
+static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, unsigned *tag)
+{
+    if (__builtin_expect(!smp_pg_contains(&m->pg, addr), 0))
+        return false;
+    *tag = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
+    return !(addr & m->kfree_mask[*tag]);
+}
+
 void SMP_UNCHECKED(smp_kfree)(void *p)
 {
     struct smp_pmm *m = smp_pmm_live;
-    uintptr_t addr = (uintptr_t)p;
-    if (__builtin_expect(smp_pg_contains(&m->pg, addr), 1)) {
-        uint8_t tag = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
-        if (__builtin_expect(!(addr & m->kfree_mask[tag]), 1)) {
-            smp_obj_free(&m->obj, SMP_TAG_CLASS(tag), p);
-            return;
-        }
-    }
-    kfree_other(m, p);
+    unsigned tag;
+    if (__builtin_expect(small_object(m, (uintptr_t)p, &tag), 1))
+        smp_obj_free(&m->obj, SMP_TAG_CLASS(tag), p);
+    else
+        kfree_other(m, p);
 }
 
 #ifndef SMP_CHECKED
 size_t smp_kalloc_small_size(const void *p)
 {
-    const struct smp_pmm *m = smp_pmm_live;
-    uintptr_t addr = (uintptr_t)p;
-    if (!smp_pg_contains(&m->pg, addr))
-        return 0;
-    uint8_t tag = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
-    return addr & m->kfree_mask[tag] ? 0 : smp_class_size(SMP_TAG_CLASS(tag));
+    unsigned tag;
+    return small_object(smp_pmm_live, (uintptr_t)p, &tag) ? smp_class_size(SMP_TAG_CLASS(tag)) : 0;
 }
 #else
 size_t smp_kalloc_small_size(const void *p)

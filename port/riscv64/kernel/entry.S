@@ -7,15 +7,20 @@
 
 #define KSTACK 32768
 
-        .section .text.entry
-        .globl _entry
-_entry:
+# tp = hart id (a0); sp = the top of that hart's stack in hart_stacks.
+.macro hart_stack
         mv      tp, a0
         la      sp, hart_stacks
         li      t0, KSTACK
         addi    t1, a0, 1
         mul     t0, t0, t1
         add     sp, sp, t0
+.endm
+
+        .section .text.entry
+        .globl _entry
+_entry:
+        hart_stack
         # zero .bss (the stacks live in .stacks, outside it)
         la      t0, __bss_start
         la      t1, __bss_end
@@ -29,12 +34,7 @@ _entry:
 
         .globl _entry_secondary
 _entry_secondary:
-        mv      tp, a0
-        la      sp, hart_stacks
-        li      t0, KSTACK
-        addi    t1, a0, 1
-        mul     t0, t0, t1
-        add     sp, sp, t0
+        hart_stack
         call    kmain_secondary
 4:      wfi
         j       4b

@@ -27,14 +27,9 @@ int bootarg_str(const char *key, char *out, size_t len);
 int bootarg_flag(const char *word);
 
 /* lib.c: freestanding C library bits (memset & co. are also what gcc may
- * emit calls to, and what smpmem's core needs: see PORTING.md). */
-void *memset(void *d, int c, size_t n);
-void *memcpy(void *d, const void *s, size_t n);
-void *memmove(void *d, const void *s, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-size_t strlen(const char *s);
-int strcmp(const char *a, const char *b);
-int strncmp(const char *a, const char *b, size_t n);
+ * emit calls to, and what smpmem's core needs: see PORTING.md), declared
+ * once, in the port's <string.h>. */
+#include "../include/string.h"
 /* %d %i %u %x %p %s %c %% with l/ll/z sizes, width and '0' flag. */
 int kvsnprintf(char *buf, size_t len, const char *fmt, va_list ap);
 int ksnprintf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
