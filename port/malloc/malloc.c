@@ -433,10 +433,16 @@ static void fork_prepare(void)
         smpm_fork_prepare();
 }
 
-static void fork_release(void)
+static void fork_parent(void)
 {
     if (atomic_load(&state) == READY)
-        smpm_fork_release();
+        smpm_fork_release(0);
+}
+
+static void fork_child(void)
+{
+    if (atomic_load(&state) == READY)
+        smpm_fork_release(1);
 }
 
 /* 1 when the heap is ready, 0 when this call must be served otherwise
@@ -452,7 +458,7 @@ static __attribute__((noinline, cold)) int init_slow(void)
         atomic_store(&state, ok ? READY : FAILED);
         initialising = 0;
         /* May allocate: the heap is ready now. */
-        pthread_atfork(fork_prepare, fork_release, fork_release);
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
         if (ok && tc_wanted && pthread_key_create(&tc_key, tc_thread_exit) == 0)
             atomic_store(&tc_enabled, 1);
         return ok;

@@ -41,6 +41,7 @@ __thread int smpm_last __attribute__((tls_model("initial-exec")));
 /* The token of the thread holding every vCPU between fork prepare and the
  * parent/child handler, else 0. */
 static _Atomic uintptr_t smpm_fork_holder;
+_Atomic int smpm_stop_pending;
 
 /* glibc >= 2.35 registers rseq for every thread and says where the area is
  * (weak: older C libraries simply give no hint and we fall back). */
@@ -85,16 +86,28 @@ static void give_back(int k)
     atomic_store_explicit(&smpm_vcpus[k].owner, 0, memory_order_release);
 }
 
-/* Wait for vCPU k itself (cross-calls, fork). */
+/* Wait for vCPU k itself (cross-calls, fork).  If it is not free at once,
+ * say so in smpm_stop_pending: entering threads then stand back (vcpu.h,
+ * smpm_enter_slow), so a holder's exit leaves the word to us instead of to
+ * the next entry, and each wait ends once the current holder's call does. */
 static void take_exactly(int k, uintptr_t me)
 {
     if (atomic_load_explicit(&smpm_vcpus[k].owner, memory_order_relaxed) == me)
         smp_port_panic("smpmem: cross-call to a vCPU this thread already holds (nesting order)");
+    if (try_take(k, me))
+        return;
+    atomic_fetch_add_explicit(&smpm_stop_pending, 1, memory_order_seq_cst);
     for (unsigned spins = 0; !try_take(k, me); spins++)
         if (spins >= 16)
             sched_yield();
         else
             __builtin_ia32_pause();
+    atomic_fetch_sub_explicit(&smpm_stop_pending, 1, memory_order_release);
+}
+
+static int stop_pending(void)
+{
+    return atomic_load_explicit(&smpm_stop_pending, memory_order_relaxed) != 0;
 }
 
 /* The preferred vCPU is taken: almost always by a thread the kernel
@@ -134,8 +147,15 @@ void smpm_enter_slow(int want)
         t->borrowed = 1;
         return;
     }
+    /* The fast path may have taken want and seen a waiter: stand back. */
+    if (atomic_load_explicit(&smpm_vcpus[want].owner, memory_order_relaxed) == me)
+        give_back(want);
     for (unsigned round = 0;; round++) {
-        int k = take_some(want, me);
+        int k = stop_pending() ? -1 : take_some(want, me);
+        if (k >= 0 && stop_pending()) {
+            give_back(k);          /* a waiter came while we took it */
+            k = -1;
+        }
         if (k >= 0) {
             t->cur = k;
             smpm_last = k;
@@ -205,9 +225,13 @@ void smpm_fork_prepare(void)
     atomic_store_explicit(&smpm_fork_holder, me, memory_order_relaxed);
 }
 
-void smpm_fork_release(void)
+void smpm_fork_release(int child)
 {
     atomic_store_explicit(&smpm_fork_holder, 0, memory_order_relaxed);
+    /* In the child, threads that were waiting for a word (a cross-call
+     * this fork held up) are gone; their count must go with them. */
+    if (child)
+        atomic_store_explicit(&smpm_stop_pending, 0, memory_order_relaxed);
     for (int k = smpm_ncpu - 1; k >= 0; k--)
         give_back(k);
 }

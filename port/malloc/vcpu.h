@@ -5,7 +5,8 @@
  *   smpm_vcpu_setup(ncpu)  once, before the first smpm_enter (init).
  *   smpm_enter()           take a vCPU for this thread: the CPU the core sees
  *                          (smp_port_cpu_id) until smpm_exit.  One compare-
- *                          and-swap when the preferred vCPU is free.
+ *                          and-swap when the preferred vCPU is free and no
+ *                          thread waits for a particular word.
  *   smpm_exit()            give it back: one release store.
  * Between the two the thread may call any core function; it must not call
  * smpm_enter again (the front end never nests).
@@ -35,6 +36,13 @@ struct smpm_vcpu {
 };
 
 extern struct smpm_vcpu smpm_vcpus[];        /* SMP_MAX_CPUS of them; smpm_ncpu used */
+/* Threads waiting for one particular owner word (a cross-call or fork
+ * prepare) that did not get it at once.  While it is non-zero an entering
+ * thread gives a word it just took back and waits: without that, threads
+ * that free and retake a word in a tight loop starve the waiter (a fork
+ * with busy worker threads hung for ever).  Written only on those slow
+ * paths, so the line stays shared and the fast path pays one plain load. */
+extern _Atomic int smpm_stop_pending;
 extern int smpm_ncpu;
 extern ptrdiff_t smpm_rseq_cpu;              /* offset of rseq cpu_id from the thread pointer, or 0 */
 extern __thread int smpm_last __attribute__((tls_model("initial-exec")));
@@ -69,7 +77,8 @@ static inline void smpm_enter(void)
     int k = smpm_preferred();
     uintptr_t free_word = 0;
     if (__builtin_expect(atomic_compare_exchange_strong_explicit(&smpm_vcpus[k].owner, &free_word,
-                             smpm_token(), memory_order_acquire, memory_order_relaxed), 1)) {
+                             smpm_token(), memory_order_acquire, memory_order_relaxed) &&
+                         !atomic_load_explicit(&smpm_stop_pending, memory_order_relaxed), 1)) {
         smpm_self.cur = k;
         return;
     }
