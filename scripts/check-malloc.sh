@@ -82,6 +82,11 @@ if step make -s malloc malloc-tests; then
     m_same threads-no-tcache env SMPMEM_TCACHE=0 "$M_T/threads" 300 1 $([ "$quick" = 1 ] && echo 40 || echo 100)
     m_same threads "$M_T/threads" 300 2 $([ "$quick" = 1 ] && echo 40 || echo 120)
     m_same fork "$M_T/forktest" $([ "$quick" = 1 ] && echo 10 || echo 30) 3
+    # Fork prepare must win every owner word from threads that retake theirs
+    # in a tight loop (it starved with 4 vCPUs and 3 workers): also with the
+    # fewest and the most vCPUs, and more workers than cores.
+    m_same fork-1-vcpu env SMPMEM_VCPUS=1 "$M_T/forktest" 20 4
+    m_same fork-64-vcpus env SMPMEM_VCPUS=64 "$M_T/forktest" 20 8
 
     # Python: the real interpreter, not a pyenv shim (a shell script).
     py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
