@@ -48,9 +48,10 @@ _Atomic int smpm_stop_pending;
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
-/* The vCPUs no core this process may run on is named after (rseq's cpu_id
- * modulo ncpu): where a thread goes when its own core's vCPU is held. */
+/* The vCPUs no CPU this process may run on prefers (vcpu_map.h): where a
+ * thread goes when its own core's vCPU is held. */
 static uint64_t smpm_spares;
+uint8_t smpm_vcpu_of[SMPM_CPU_IDS];
 
 void smpm_vcpu_setup(int ncpu)
 {
@@ -60,11 +61,12 @@ void smpm_vcpu_setup(int ncpu)
         smpm_rseq_cpu = __rseq_offset + 4;            /* struct rseq: cpu_id_start, cpu_id */
 #endif
     uint64_t all = ncpu >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << ncpu) - 1, named = 0;
+    unsigned char allowed[SMPM_CPU_IDS] = { 0 };
     cpu_set_t set;
     if (smpm_rseq_cpu && sched_getaffinity(0, sizeof set, &set) == 0)
-        for (int c = 0; c < CPU_SETSIZE; c++)
-            if (CPU_ISSET(c, &set))
-                named |= (uint64_t)1 << (c % ncpu);
+        for (int c = 0; c < CPU_SETSIZE && c < SMPM_CPU_IDS; c++)
+            allowed[c] = CPU_ISSET(c, &set) != 0;
+    named = smpm_map_cpus(allowed, ncpu, smpm_vcpu_of);
     smpm_spares = all & ~named;
 }
 
@@ -112,14 +114,15 @@ static int stop_pending(void)
 
 /* The preferred vCPU is taken: almost always by a thread the kernel
  * preempted inside malloc (two running threads prefer the same vCPU only
- * if their cores' ids are equal modulo ncpu), which keeps it until it runs again, for a whole time slice.  Any
- * free vCPU will do, but not all are equal.  Each other vCPU named after a
- * core is that core's threads' preferred one: taking it displaces them in
+ * if the process may run on more cores than there are vCPUs), which keeps
+ * it until it runs again, for a whole time slice.  Any free vCPU will do,
+ * but not all are equal.  Each other vCPU some core prefers is that core's
+ * threads' preferred one: taking it displaces them in
  * turn (a cascade: with the scan that went want, want+1, ... over 4 vCPUs
  * on 2 cores, 60% of larson's entries took the slow path) and makes two
  * cores write the same magazines.  So try, in order: the spare this
  * thread fell back to last time (its magazines hold what it freed there),
- * the other spares (no core is named after them), then any. */
+ * the other spares (no core prefers them), then any. */
 static int take_some(int want, uintptr_t me)
 {
     int last = smpm_last;

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "port_inline.h"
+#include "vcpu_map.h"
 
 struct smpm_vcpu {
     _Alignas(128) _Atomic uintptr_t owner;   /* 0 or the owning thread's token */
@@ -44,6 +45,7 @@ extern struct smpm_vcpu smpm_vcpus[];        /* SMP_MAX_CPUS of them; smpm_ncpu 
  * paths, so the line stays shared and the fast path pays one plain load. */
 extern _Atomic int smpm_stop_pending;
 extern int smpm_ncpu;
+extern uint8_t smpm_vcpu_of[SMPM_CPU_IDS];  /* CPU id -> preferred vCPU (vcpu_map.h) */
 extern ptrdiff_t smpm_rseq_cpu;              /* offset of rseq cpu_id from the thread pointer, or 0 */
 extern __thread int smpm_last __attribute__((tls_model("initial-exec")));
 
@@ -54,8 +56,8 @@ void smpm_exit_slow(void);
 /* A thread's token: the address of its TLS block, unique among live threads. */
 static inline uintptr_t smpm_token(void) { return (uintptr_t)&smpm_self; }
 
-/* The vCPU this thread would like: the one named after the core it runs on
- * (its caches are warm in this core's cache), from the rseq area glibc
+/* The vCPU this thread would like: the one its core prefers (vcpu_map.h;
+ * its caches are warm in this core's cache), from the rseq area glibc
  * keeps up to date; else the one it had last time. */
 static inline int smpm_preferred(void)
 {
@@ -69,7 +71,7 @@ static inline int smpm_preferred(void)
 #endif
     if (__builtin_expect(c < 0, 0))
         return smpm_last;
-    return c < smpm_ncpu ? c : c % smpm_ncpu;
+    return c < SMPM_CPU_IDS ? smpm_vcpu_of[c] : c % smpm_ncpu;
 }
 
 static inline void smpm_enter(void)
