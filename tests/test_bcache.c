@@ -12,11 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <smpmem/bcache.h>
-#include <smpmem/bdev.h>
-#include <smpmem/bio_debug.h>
-#include <smpmem/pmm.h>
-#include <smpmem/pmm_debug.h>
+#include "bcache_fixture.h"
 
 #define MiB (1UL << 20)
 #define REGION (64 * MiB)
@@ -24,25 +20,8 @@
 #define WORDS (BSIZE / 8)
 #define NCPU 8
 
-static char *region;
-
-static int setup(unsigned nbuf)
-{
-    region = region_map(REGION, 0);
-    if (pmm_init(region, region + REGION, NCPU) != 0)
-        return -1;
-    return bcache_init(nbuf, BSIZE);
-}
-
-static void teardown(void)
-{
-    CHECK(bcache_check() == 0, "cache invariants at teardown");
-    CHECK(bcache_reset() == 0, "no buffer held at teardown");
-    bdev_reset();
-    CHECK(pmm_check() == 0, "pmm invariants");
-    pmm_reset();
-    region_unmap(region, REGION, 0);
-}
+static int setup(unsigned nbuf) { return bcache_fixture_setup(REGION, NCPU, nbuf, BSIZE); }
+static void teardown(void) { bcache_fixture_teardown(); }
 
 /* ---- block stamps: (blockno, version) repeated through the block ---- */
 
@@ -293,6 +272,7 @@ struct busy_ctx {
     struct buf *held[BUSY_BUFS];
     atomic_int released;
     atomic_long bad;
+    int check_while_waiting;              /* bcache_check() with the misses asleep */
 };
 
 static unsigned long current_waits(void)
@@ -324,6 +304,8 @@ static void busy_worker(int cpu, void *arg)
         /* Poll (no sleeping) until the misses have gone to sleep. */
         while (current_waits() < NCPU - BUSY_BUFS)
             sched_yield();
+        /* Sleeping misses are counted in every bucket, consistently. */
+        x->check_while_waiting = bcache_check();
         atomic_store(&x->released, 1);
     } else {
         while (atomic_load(&x->released) == 0)
@@ -351,6 +333,7 @@ TEST(all_buffers_busy_waits_then_resumes)
         CHECK(atomic_load(&x.bad) == 0, "round %ld: %ld waiters got through without a release",
               r, atomic_load(&x.bad));
         CHECK(current_waits() >= NCPU - BUSY_BUFS, "round %ld: misses slept", r);
+        CHECK(x.check_while_waiting == 0, "round %ld: bcache_check failed while misses slept", r);
         /* Block 0 was released first, so the first waiter evicted it. */
         CHECK(bcache_count(2, 0) == 0, "round %ld: block 0 still cached", r);
         for (uint64_t c = 0; c < NCPU; c++)
@@ -785,7 +768,7 @@ TEST(misuse_panics_with_a_reason)
 
 TEST(init_arguments)
 {
-    region = region_map(REGION, 0);
+    char *region = bcache_fixture_map(REGION);
     CHECK(bcache_init(8, BSIZE) == SMP_ENOMEM, "no region: kalloc fails");
     REQUIRE(pmm_init(region, region + REGION, NCPU) == 0, "pmm");
     size_t free0 = pmm_free_pages();

@@ -2,19 +2,15 @@
  * evicts exactly the least recently released free buffer, in a seeded
  * random release order; a CPU that only hits makes its view of the LRU
  * epoch current within SMP_BCACHE_CLOCK_REFRESH releases, so its buffers
- * are not evicted ahead of older ones; misses sleeping for a buffer keep
- * every invariant and resume on a release; the statistics count exactly;
- * and bcache_check reports each kind of corruption it promises to. */
+ * are not evicted ahead of older ones; the statistics count exactly; and
+ * bcache_check reports each kind of corruption it promises to.  (Misses
+ * sleeping for a buffer: test_bcache.c, all_buffers_busy_waits_then_resumes.) */
 #define _GNU_SOURCE
 #include "harness.h"
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <smpmem/bcache.h>
-#include <smpmem/bdev.h>
-#include <smpmem/bio_debug.h>
-#include <smpmem/pmm.h>
-#include <smpmem/pmm_debug.h>
+#include "bcache_fixture.h"
 
 #define MiB (1UL << 20)
 #define REGION (64 * MiB)
@@ -23,25 +19,13 @@
 #define DEV 0
 #define NBLOCKS 512
 
-static char *region;
-
 static int setup(unsigned nbuf)
 {
-    region = region_map(REGION, 0);
-    if (pmm_init(region, region + REGION, NCPU) != 0 || bcache_init(nbuf, BSIZE) != 0)
-        return -1;
-    return ramdisk_create(DEV, NBLOCKS, BSIZE);
+    int rc = bcache_fixture_setup(REGION, NCPU, nbuf, BSIZE);
+    return rc ? rc : ramdisk_create(DEV, NBLOCKS, BSIZE);
 }
 
-static void teardown(void)
-{
-    CHECK(bcache_check() == 0, "cache invariants at teardown");
-    CHECK(bcache_reset() == 0, "no buffer held at teardown");
-    bdev_reset();
-    CHECK(pmm_check() == 0, "pmm invariants");
-    pmm_reset();
-    region_unmap(region, REGION, 0);
-}
+static void teardown(void) { bcache_fixture_teardown(); }
 
 /* bread + brelse; returns the buffer (for identity checks only). */
 static struct buf *touch(uint64_t blk)
@@ -134,66 +118,7 @@ TEST(hits_on_another_cpu_keep_a_block_young)
     teardown();
 }
 
-/* ---- 3. misses sleeping for a buffer ---- */
-
-#define WAIT_BUFS 2
-
-struct wait_ctx {
-    struct buf *held[WAIT_BUFS];
-    atomic_int released;
-    atomic_long bad;
-    int check_while_waiting;
-};
-
-static unsigned long waits_now(void)
-{
-    struct smp_bcache_stats st;
-    return bcache_stats(&st) == 0 ? st.waits : 0;
-}
-
-static void wait_worker(int cpu, void *arg)
-{
-    struct wait_ctx *x = arg;
-    if (cpu == 0)
-        for (int i = 0; i < WAIT_BUFS; i++)
-            if (!(x->held[i] = bread(DEV, (uint64_t)i)))
-                atomic_fetch_add(&x->bad, 1);
-    cpus_barrier();                       /* every buffer is held now */
-    if (cpu != 0) {
-        struct buf *b = bread(DEV, 100 + (uint64_t)cpu);
-        if (!b || atomic_load(&x->released) == 0)
-            atomic_fetch_add(&x->bad, 1);
-        if (b)
-            brelse(b);
-        return;
-    }
-    /* Poll (no sleeping) until every other CPU's miss sleeps. */
-    while (waits_now() < NCPU - 1)
-        sched_yield();
-    /* Sleeping misses are counted in every bucket, consistently. */
-    x->check_while_waiting = bcache_check();
-    atomic_store(&x->released, 1);
-    for (int i = 0; i < WAIT_BUFS; i++)
-        if (x->held[i])
-            brelse(x->held[i]);
-}
-
-TEST(sleeping_misses_keep_invariants_and_resume)
-{
-    REQUIRE(setup(WAIT_BUFS) == 0, "setup");
-    static struct wait_ctx x;
-    for (long r = 0; r < scaled(30) && !test_failures(); r++) {
-        memset(&x, 0, sizeof x);
-        bcache_stats_reset();
-        run_on_cpus(NCPU, wait_worker, &x);
-        CHECK(atomic_load(&x.bad) == 0, "round %ld: a miss got through without a release", r);
-        CHECK(x.check_while_waiting == 0, "round %ld: bcache_check failed while misses slept", r);
-        CHECK(bcache_check() == 0, "round %ld: invariants after", r);
-    }
-    teardown();
-}
-
-/* ---- 4. statistics count exactly ---- */
+/* ---- 3. statistics count exactly ---- */
 
 TEST(statistics_count_exactly)
 {
@@ -224,7 +149,7 @@ TEST(statistics_count_exactly)
     teardown();
 }
 
-/* ---- 5. bcache_check reports corruption ---- */
+/* ---- 4. bcache_check reports corruption ---- */
 
 TEST(check_reports_corruption)
 {
@@ -268,7 +193,6 @@ int main(void)
 {
     return RUN_TESTS(one_cpu_evicts_in_release_order,
                      hits_on_another_cpu_keep_a_block_young,
-                     sleeping_misses_keep_invariants_and_resume,
                      statistics_count_exactly,
                      check_reports_corruption);
 }

@@ -3,6 +3,7 @@
  * cross-CPU frees, stealing (one CPU gets every page; others take what one
  * freed), and lock contention of the kmem locks vs a single-lock list. */
 #include "harness.h"
+#include "page_churn.h"
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
@@ -30,34 +31,11 @@ static void teardown(void)
     region_unmap(region, region_size, 0);
 }
 
-static uint64_t stamp_of(int cpu, uint64_t seq) { return ((uint64_t)cpu << 56) ^ (seq * 0x9e3779b97f4a7c15ULL); }
-
-/* --- churn: each CPU allocates bursts of 1..64 pages, stamps the whole
- * first and last words plus a middle word, verifies, frees. */
+/* --- churn: each CPU runs the stamped churn (page_churn.h). */
 static void churn(int cpu, void *arg)
 {
     (void)arg;
-    struct rng g = rng_for((uint64_t)cpu);
-    uint64_t *pages[64], stamps[64];
-    long rounds = scaled(3000);
-    for (long r = 0; r < rounds; r++) {
-        int k = 1 + (int)rng_below(&g, 64), n = 0;
-        for (; n < k; n++) {
-            pages[n] = page_alloc(0);
-            if (!pages[n])
-                break;
-            stamps[n] = stamp_of(cpu, (uint64_t)r * 64 + (uint64_t)n);
-            pages[n][0] = stamps[n];
-            pages[n][256] = stamps[n] + 1;
-            pages[n][511] = ~stamps[n];
-        }
-        CHECK(n == k, "cpu %d: page_alloc gave NULL under low pressure", cpu);
-        for (int i = 0; i < n; i++) {
-            CHECK(pages[i][0] == stamps[i] && pages[i][256] == stamps[i] + 1 && pages[i][511] == ~stamps[i],
-                  "cpu %d: page %p overwritten by someone else", cpu, (void *)pages[i]);
-            page_free(pages[i], 0);
-        }
-    }
+    stamped_page_churn(cpu, scaled(3000));
 }
 
 TEST(stamped_churn_on_8_cpus)

@@ -5,6 +5,7 @@
  * other's cross-calls while they wait), and stop-the-world pmm_drain +
  * pmm_check while the others churn. */
 #include "suite.h"
+#include "../../../tests/page_churn.h"
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 #include <smpmem/port.h>
@@ -27,32 +28,9 @@ void suite_region_done(void)
     region_unmap(region, region_bytes, 0);
 }
 
-static uint64_t stamp_of(int cpu, uint64_t seq) { return ((uint64_t)cpu << 56) ^ (seq * 0x9e3779b97f4a7c15ULL); }
-
 static void churn(int cpu, void *arg)
 {
-    long rounds = *(long *)arg;
-    struct rng g = rng_for((uint64_t)cpu);
-    uint64_t *pages[64], stamps[64];
-    for (long r = 0; r < rounds; r++) {
-        int k = 1 + (int)rng_below(&g, 64), n = 0;
-        for (; n < k; n++) {
-            pages[n] = smp_page_alloc(0);
-            if (!pages[n])
-                break;
-            stamps[n] = stamp_of(cpu, (uint64_t)r * 64 + (uint64_t)n);
-            pages[n][0] = stamps[n];
-            pages[n][256] = stamps[n] + 1;
-            pages[n][511] = ~stamps[n];
-        }
-        CHECK(n == k, "cpu %d: page_alloc gave NULL under low pressure", cpu);
-        for (int i = 0; i < n; i++) {
-            CHECK(pages[i][0] == stamps[i] && pages[i][256] == stamps[i] + 1 &&
-                  pages[i][511] == ~stamps[i], "cpu %d: page %p overwritten by someone else",
-                  cpu, (void *)pages[i]);
-            smp_page_free(pages[i], 0);
-        }
-    }
+    stamped_page_churn(cpu, *(long *)arg);
 }
 
 TEST(stamped_churn)
