@@ -24,14 +24,28 @@
 static struct smp_spinlock counter_lock;
 static unsigned long counter;          /* plain: only the lock orders it */
 
+/* Whose turn it is in the opening handover (relaxed: it orders nothing
+ * for the race detector, so the lock is the only order between the two
+ * CPUs' increments). */
+static atomic_int turn;
+#define HANDOVERS 64
+
 static void count_under_lock(int cpu, void *arg)
 {
     long n = *(long *)arg;
-    (void)cpu;
     for (long i = 0; i < n; i++) {
+        /* The first increments alternate between the CPUs, so both are
+         * alive and interleaved however the host schedules them: a CPU
+         * that ran its whole loop alone, and had exited, before the other
+         * began could leave TSan unable to report the race at all. */
+        if (i < HANDOVERS)
+            while (atomic_load_explicit(&turn, memory_order_relaxed) != cpu)
+                sched_yield();
         smp_lock_acquire(&counter_lock);
         counter++;
         smp_lock_release(&counter_lock);
+        if (i < HANDOVERS)
+            atomic_store_explicit(&turn, !cpu, memory_order_relaxed);
     }
 }
 
@@ -40,6 +54,7 @@ TEST(spinlock_orders_critical_sections)
     long n = scaled(20000);
     smp_lock_init(&counter_lock, "orders.counter");
     counter = 0;
+    atomic_store(&turn, 0);
     run_on_cpus(2, count_under_lock, &n);
     CHECK(counter == (unsigned long)(2 * n), "counter %lu, want %ld", counter, 2 * n);
     smp_lock_forget_range(&counter_lock, &counter_lock + 1);
@@ -91,18 +106,28 @@ static struct tiny_dev devs[2];
  * so a reader that saw `present` without its order would read it stale. */
 static struct smp_bdev_ops round_ops[2];
 
+/* The last round the reader has started polling in (relaxed, so it
+ * orders nothing for the race detector): CPU 0 publishes only once the
+ * reader polls.  Without it, on a loaded host the reader often came to
+ * look only after the device was published, and TSan then missed the
+ * race the weakened order makes (make orders failed under load). */
+static atomic_long reader_polls;
+
 static void publish(int cpu, void *arg)
 {
     long rounds = *(long *)arg;
     for (long r = 1; r <= rounds; r++) {
         cpus_barrier();
         if (cpu == 0) {
+            while (atomic_load_explicit(&reader_polls, memory_order_relaxed) < r)
+                sched_yield();
             struct smp_bdev_ops *ops = &round_ops[r & 1];
             ops->read = tiny_read;
             ops->write = tiny_write;
             devs[r & 1].value = (uint64_t)r;
             CHECK(bdev_register(7, ops, &devs[r & 1], 8, 1) == 0, "register round %ld", r);
         } else {
+            atomic_store_explicit(&reader_polls, r, memory_order_relaxed);
             while (!bdev_present(7))
                 sched_yield();
             uint64_t got = 0;
@@ -118,6 +143,7 @@ static void publish(int cpu, void *arg)
 TEST(device_registration_publishes_the_device)
 {
     long rounds = scaled(300);
+    atomic_store(&reader_polls, 0);
     run_on_cpus(2, publish, &rounds);
     CHECK(!bdev_present(7), "device left registered");
 }
