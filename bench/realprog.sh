@@ -100,8 +100,15 @@ END {
       printf "%s\t%s\t%.3f\t%.1f\t%.2f\t%.2f\t%s\n", order[p], A[i], W[k], M[k], W[k] / bw, M[k] / bm, st } }
 }' "$raw" > "$tsv"
 column -t -s '	' "$tsv" 2>/dev/null || cat "$tsv"
-awk -F '\t' '$2 == "smpmem" { n++; if ($5 <= 1.1) tw++; if ($6 <= 1.2) tr++; if ($7 != "ok") bad++ }
-    END { printf "smpmem: wall within 1.1x of the best peer on %d of %d programs, peak RSS within 1.2x on %d of %d; %d crashed or differed\n", tw, n, tr, n, bad }' "$tsv"
+# The targets (issue #11) are for the real programs; the stress patterns
+# are reported beside them, to show where the design pays (larson) and where
+# it does not (prodcons: every block crosses cores twice).
+awk -F '\t' -v stress="larson prodcons falseshare passive" '
+    BEGIN { split(stress, s, " "); for (i in s) isstress[s[i]] = 1 }
+    $2 == "smpmem" { k = ($1 in isstress) ? "s" : "r"; n[k]++; if ($5 <= 1.1) tw[k]++; if ($6 <= 1.2) tr[k]++
+                     if ($7 != "ok") bad++ }
+    END { printf "smpmem, real programs: wall within 1.1x of the best peer on %d of %d, peak RSS within 1.2x on %d of %d\n", tw["r"], n["r"], tr["r"], n["r"]
+          printf "smpmem, stress patterns: wall within 1.1x on %d of %d, peak RSS within 1.2x on %d of %d; %d crashed or differed in all\n", tw["s"], n["s"], tr["s"], n["s"], bad }' "$tsv"
 grep -q 'CRASH\|MISMATCH' "$tsv" && bad=1
 
 if command -v gnuplot >/dev/null 2>&1; then
