@@ -29,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
 #include <smpmem/pmm.h>
 #include <smpmem/port.h>
 #include "vcpu.h"
@@ -151,16 +153,70 @@ static size_t boot_size(const void *p)
 #define TC_SLOTS 32                  /* the largest TC_LIMIT */
 struct tcache {
     unsigned n[TC_CLASSES];          /* blocks in slot[c] */
+    _Atomic int busy;                /* 1 while the owner reads or writes the rest */
+    int npending;
+    /* TC_OFF, TC_ON, TC_DEAD (thread exiting), TC_HELD (a reclaim has it);
+     * changed only under tc_list_lock, but for TC_OFF -> TC_ON's first step */
+    _Atomic int state;
     void *slot[TC_CLASSES][TC_SLOTS];
     uintptr_t pending[TC_PENDING];   /* frees not sorted yet: address | class */
-    int npending;
-    int state;                       /* TC_OFF, TC_ON, TC_DEAD (thread exiting) */
+    struct tcache *next, *prev;      /* on tc_list while TC_ON (tc_list_lock) */
 };
-enum { TC_OFF, TC_ON, TC_DEAD };
+enum { TC_OFF, TC_ON, TC_DEAD, TC_HELD };
 static __thread struct tcache tc __attribute__((tls_model("initial-exec")));
 static pthread_key_t tc_key;
 static _Atomic int tc_enabled;
 static int tc_wanted;
+
+/*
+ * Reclaim: when the core comes back empty, the blocks in every thread's
+ * cache go back to it, not only the caller's -- else up to 95.5 KiB per
+ * thread, of threads that may never call malloc again, would stay out of
+ * reach and malloc would say ENOMEM with memory to spare.
+ *
+ * A cache has no lock (its owner's malloc and free would pay one per
+ * call); the owner marks the time it touches the cache instead, and the
+ * reclaimer stops owners from starting, asymmetrically (as port/hosted does
+ * for cross-calls):
+ *   owner:      busy = 1;  [compiler barrier]
+ *               if (state != TC_ON) { busy = 0; bypass the cache }
+ *               ... use the cache ...;  busy = 0 (release)
+ *   reclaimer:  every state = TC_HELD;  membarrier();
+ *               for each cache: wait until busy == 0, drain it, state = TC_ON (release)
+ * membarrier(PRIVATE_EXPEDITED) runs a full barrier on every CPU running a
+ * thread of this process, so either the owner's busy = 1 is visible to the
+ * reclaimer (which waits for the owner's busy = 0) or the owner's load sees
+ * TC_HELD (and it leaves its cache alone until the reclaim is over).  The
+ * owner read its state on every call already: its side costs two plain
+ * stores; the reclaimer's a system call, once per exhaustion.  An owner
+ * waits for nothing: while its cache is held, it calls the core directly.  A reclaimer waits only for owners inside
+ * their cache, which wait for nothing but vCPUs and core locks, and holds
+ * no vCPU while it waits.  Where the kernel lacks membarrier, only the
+ * caller's own cache goes back.
+ *
+ * Lock order: tc_list_lock, then vCPUs (the reclaimer drains with kfree;
+ * fork prepare takes it before every owner word).  tc_join and thread exit
+ * take it alone, outside the cache.
+ */
+static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tcache *tc_list;
+static int tc_fence;                 /* 0 untried, 1 membarrier registered, -1 unavailable */
+
+/* 1 if the owner may use its cache now (then tc_leave after); 0: bypass. */
+static inline int tc_enter(struct tcache *t)
+{
+    atomic_store_explicit(&t->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (likely(atomic_load_explicit(&t->state, memory_order_acquire) == TC_ON))
+        return 1;
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+    return 0;
+}
+
+static inline void tc_leave(struct tcache *t)
+{
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
 
 static inline unsigned tc_class(size_t n)
 {
@@ -217,10 +273,8 @@ static void tc_drain(struct tcache *t)
     smpm_exit();
 }
 
-/* The core came back empty: give this thread's cached blocks back, so the
- * retry may find their slabs emptied and coalesced by the core's reclaim.
- * 1 if there were any.  (Other threads' caches stay out of reach: at most
- * TC_LIMIT blocks a class, and the 64 waiting frees, each.) */
+/* Give t's cached blocks back to the core (its owner, or the reclaimer
+ * with the owner kept out); 1 if there were any. */
 static int tc_give_all(struct tcache *t)
 {
     int any = t->npending;
@@ -231,21 +285,70 @@ static int tc_give_all(struct tcache *t)
     return any != 0;
 }
 
+/* A full barrier on every CPU running a thread of ours; 0 if the kernel
+ * offers none (membarrier registered once, on first use). */
+static int process_fence(void)
+{
+    if (tc_fence == 0)
+        tc_fence = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+    return tc_fence > 0 && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* The core came back empty: every thread's cached blocks back to it, so a
+ * retry may find their slabs emptied and coalesced by the core's reclaim.
+ * The caller must not be inside its own cache.  1 if any block went back. */
+static int tc_reclaim_all(void)
+{
+    int any = 0;
+    pthread_mutex_lock(&tc_list_lock);
+    for (struct tcache *t = tc_list; t; t = t->next)
+        atomic_store_explicit(&t->state, TC_HELD, memory_order_relaxed);
+    if (process_fence()) {
+        for (struct tcache *t = tc_list; t; t = t->next) {
+            while (atomic_load_explicit(&t->busy, memory_order_acquire))
+                sched_yield();           /* its owner is between enter and leave */
+            any |= tc_give_all(t);
+        }
+    } else {
+        any = tc_give_all(&tc);          /* no fence: our own cache only (we are not in it) */
+    }
+    for (struct tcache *t = tc_list; t; t = t->next)
+        atomic_store_explicit(&t->state, TC_ON, memory_order_release);
+    pthread_mutex_unlock(&tc_list_lock);
+    return any;
+}
+
 static void tc_thread_exit(void *unused)
 {
     (void)unused;
-    tc.state = TC_DEAD;
+    pthread_mutex_lock(&tc_list_lock);   /* off the list: no reclaimer sees it again */
+    if (tc.prev)
+        tc.prev->next = tc.next;
+    else
+        tc_list = tc.next;
+    if (tc.next)
+        tc.next->prev = tc.prev;
+    atomic_store_explicit(&tc.state, TC_DEAD, memory_order_relaxed);
+    pthread_mutex_unlock(&tc_list_lock);
     tc_drain(&tc);
 }
 
 /* 1 if this thread may use its cache (registering it the first time). */
 static int tc_join(struct tcache *t)
 {
-    if (t->state == TC_OFF && atomic_load_explicit(&tc_enabled, memory_order_relaxed)) {
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TC_OFF &&
+        atomic_load_explicit(&tc_enabled, memory_order_relaxed)) {
         pthread_setspecific(tc_key, t);   /* a key below 32: no allocation */
-        t->state = TC_ON;
+        pthread_mutex_lock(&tc_list_lock);
+        t->prev = 0;
+        t->next = tc_list;
+        if (tc_list)
+            tc_list->prev = t;
+        tc_list = t;
+        atomic_store_explicit(&t->state, TC_ON, memory_order_relaxed);
+        pthread_mutex_unlock(&tc_list_lock);
     }
-    return t->state == TC_ON;
+    return atomic_load_explicit(&t->state, memory_order_relaxed) == TC_ON;
 }
 
 /* Class c's array is empty: refill it with one vCPU entry and take a block. */
@@ -429,20 +532,33 @@ static void fork_prepare(void)
     /* An initialisation under way finishes first (it holds vCPU 0). */
     while (atomic_load(&state) == INITIALISING)
         sched_yield();
-    if (atomic_load(&state) == READY)
+    if (atomic_load(&state) == READY) {
+        pthread_mutex_lock(&tc_list_lock);   /* no reclaim across the fork */
         smpm_fork_prepare();
+    }
 }
 
 static void fork_parent(void)
 {
-    if (atomic_load(&state) == READY)
+    if (atomic_load(&state) == READY) {
         smpm_fork_release(0);
+        pthread_mutex_unlock(&tc_list_lock);
+    }
 }
 
+/* The child has one thread: the other caches' owners are gone (their
+ * blocks with them, as a thread's stack is), so the list keeps ours alone. */
 static void fork_child(void)
 {
-    if (atomic_load(&state) == READY)
+    if (atomic_load(&state) == READY) {
         smpm_fork_release(1);
+        tc_list = 0;
+        if (atomic_load_explicit(&tc.state, memory_order_relaxed) == TC_ON) {
+            tc.next = tc.prev = 0;
+            tc_list = &tc;
+        }
+        pthread_mutex_unlock(&tc_list_lock);
+    }
 }
 
 /* 1 when the heap is ready, 0 when this call must be served otherwise
@@ -482,14 +598,14 @@ static void *nomem(void)
 }
 
 /* smp_kalloc in one vCPU entry; when the core is empty, once more after
- * this thread's cache went back. */
+ * every thread's cache went back.  Not inside the caller's cache. */
 static void *core_alloc(size_t size)
 {
     for (int retried = 0;; retried = 1) {
         smpm_enter();
         void *p = smp_kalloc(size);
         smpm_exit();
-        if (likely(p != 0) || retried || !tc_give_all(&tc))
+        if (likely(p != 0) || retried || !tc_reclaim_all())
             return p;
     }
 }
@@ -513,14 +629,20 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     if (unlikely(!ready()))
         return alloc_aligned(size, 16);
-    if (size <= 2048 && tc_join(&tc)) {
-        void *p = tc_refill(&tc, tc_class(size));
-        if (unlikely(!p) && tc_give_all(&tc))
-            p = tc_refill(&tc, tc_class(size));
-        if (unlikely(!p))
-            return nomem();
-        ((uintptr_t *)p)[1] = 0;
-        return p;
+    struct tcache *t = &tc;
+    if (size <= 2048 && tc_join(t)) {
+        for (int retried = 0;; retried = 1) {
+            if (!tc_enter(t))
+                break;                   /* a reclaim is under way: the core directly */
+            void *p = tc_refill(t, tc_class(size));
+            tc_leave(t);
+            if (likely(p != 0)) {
+                ((uintptr_t *)p)[1] = 0;
+                return p;
+            }
+            if (retried || !tc_reclaim_all())
+                return nomem();
+        }
     }
     void *p = core_alloc(size > MIN_BLOCK ? size : MIN_BLOCK);
     if (unlikely(!p))
@@ -532,14 +654,16 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 API void *malloc(size_t size)
 {
     struct tcache *t = &tc;
-    if (likely(size <= 2048 && t->state == TC_ON)) {
+    if (likely(size <= 2048) && likely(tc_enter(t))) {
         unsigned c = tc_class(size), n = t->n[c];
         if (likely(n != 0)) {
             void *p = t->slot[c][--n];
             t->n[c] = n;
+            tc_leave(t);
             ((uintptr_t *)p)[1] = 0;
             return p;
         }
+        tc_leave(t);
     }
     return malloc_slow(size);
 }
@@ -568,15 +692,26 @@ static inline int live(const void *p)
 
 /* p is the start of a slab object of size bytes (smp_kalloc_small_size's
  * answer, >= 16): mark it free and buffer it. */
-static inline void tc_put(struct tcache *t, void *p, size_t size)
+static __attribute__((noinline)) void tc_sort_leave(struct tcache *t)
+{
+    tc_sort(t);
+    tc_leave(t);
+}
+
+/* Inside t (tc_enter); leaves it.  The sort is a tail call, so free keeps
+ * no stack frame. */
+static inline void tc_put_leave(struct tcache *t, void *p, size_t size)
 {
     uintptr_t a = (uintptr_t)p, mark = free_key ^ a;
     if (unlikely(((uintptr_t *)p)[1] == mark))
         already_free("free", p);
     ((uintptr_t *)p)[1] = mark;
     t->pending[t->npending++] = a | ((unsigned)__builtin_ctzl(size) - 4);
-    if (unlikely(t->npending == TC_PENDING))
-        tc_sort(t);
+    if (unlikely(t->npending == TC_PENDING)) {
+        tc_sort_leave(t);
+        return;
+    }
+    tc_leave(t);
 }
 
 static void free_slow(void *p);
@@ -587,8 +722,8 @@ API void free(void *p)
     /* 0 for NULL, the bootstrap arena, page blocks and every pointer kfree
      * must judge; 8 never (blocks are at least 16 bytes). */
     size_t size = smp_kalloc_small_size(p);
-    if (likely(size >= MIN_BLOCK && t->state == TC_ON)) {
-        tc_put(t, p, size);
+    if (likely(size >= MIN_BLOCK) && likely(tc_enter(t))) {
+        tc_put_leave(t, p, size);
         return;
     }
     free_slow(p);
@@ -607,8 +742,9 @@ static __attribute__((noinline)) void free_slow(void *p)
      * of its own. */
     struct tcache *t = &tc;
     size_t size;
-    if (t->state == TC_OFF && tc_join(t) && (size = smp_kalloc_small_size(p)) >= MIN_BLOCK) {
-        tc_put(t, p, size);
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TC_OFF && tc_join(t) &&
+        (size = smp_kalloc_small_size(p)) >= MIN_BLOCK && tc_enter(t)) {
+        tc_put_leave(t, p, size);
         return;
     }
     /* Mark after taking the vCPU: the block's line is often another core's
@@ -751,8 +887,10 @@ __attribute__((destructor)) static void at_exit(void)
 {
     if (atomic_load(&state) != READY || !(check_at_exit || stats_at_exit))
         return;
-    if (tc.state == TC_ON)
+    if (tc_enter(&tc)) {
         tc_drain(&tc);               /* the figures count the exiting thread's blocks free */
+        tc_leave(&tc);
+    }
     smpm_enter();
     if (stats_at_exit) {
         struct smp_kalloc_stats ks;

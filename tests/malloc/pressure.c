@@ -8,7 +8,10 @@
  * block it can get on the fresh heap, it must get again after filling the
  * heap itself and freeing everything -- though its thread cache still holds
  * the small blocks it freed last (the front end gives them back when the
- * core comes back empty).  Prints "round"/"alone" lines; exit 0 on success.
+ * core comes back empty).  Then the same with the blocks in other threads'
+ * caches, threads that are alive but out of the allocator (every cache is
+ * reclaimed when the core comes back empty).  Prints "round", "alone" and
+ * "others" lines; exit 0 on success.
  *   pressure [threads [rounds]]   (defaults 16 3)
  */
 #define _GNU_SOURCE
@@ -91,6 +94,71 @@ static void alone(void)
     free(again);
 }
 
+/* Other threads' caches: nthreads threads together fill the heap with
+ * 2 KiB blocks, then each frees its own in a seeded random order -- so each
+ * thread's cache keeps some, spread over the heap -- and they wait, alive
+ * and out of the allocator, while the main thread asks for the largest
+ * block the heap gave before.  Only a reclaim of every thread's cache can
+ * give it. */
+#define PARK_BLOCKS 40000
+static void *parked[PARK_BLOCKS];
+static int park_share;
+
+static void *parker(void *arg)
+{
+    int id = (int)(uintptr_t)arg, n = 0;
+    void **mine = &parked[id * park_share];
+    pthread_barrier_wait(&bar);                /* the main thread measured the heap */
+    while (n < park_share && (mine[n] = malloc(2048)))
+        memset(mine[n++], 0x5a, 64);
+    pthread_barrier_wait(&bar);                /* the heap is full */
+    unsigned s = 777u + (unsigned)id;
+    for (int i = n; i > 1; i--) {
+        s = s * 1103515245u + 12345u;
+        int j = (int)((s >> 8) % (unsigned)i);
+        void *t = mine[i - 1];
+        mine[i - 1] = mine[j];
+        mine[j] = t;
+    }
+    for (int i = 0; i < n; i++)
+        free(mine[i]);
+    pthread_barrier_wait(&bar);                /* parked, caches full */
+    pthread_barrier_wait(&bar);                /* the main thread is done */
+    return NULL;
+}
+
+static void others(int nthreads)
+{
+    pthread_t t[256];
+    park_share = PARK_BLOCKS / nthreads;
+    pthread_barrier_init(&bar, NULL, (unsigned)nthreads + 1);
+    for (int i = 0; i < nthreads; i++)
+        if (pthread_create(&t[i], NULL, parker, (void *)(uintptr_t)i)) {
+            failures++;
+            return;
+        }
+    /* Measured with the threads alive: what the C library allocated for
+     * them (their dynamic TLS vectors) stays where it is throughout. */
+    size_t big = (size_t)1 << 40;
+    void *p = 0;
+    while (big >= 4096 && !(p = malloc(big)))
+        big /= 2;
+    free(p);
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+    void *again = malloc(big);
+    printf("others: %zu KiB at first; with %d threads parked on their caches, %s\n", big >> 10,
+           nthreads, again ? "the same size again" : "NOT the same size again");
+    if (!again)
+        failures++;
+    free(again);
+    pthread_barrier_wait(&bar);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&bar);
+}
+
 int main(int argc, char **argv)
 {
     int nthreads = argc > 1 ? atoi(argv[1]) : 16;
@@ -123,5 +191,6 @@ int main(int argc, char **argv)
     alone();
     for (int i = 0; i < nthreads; i++)
         free(arrays[i]);
+    others(nthreads < 100 ? nthreads : 100);
     return failures != 0;
 }
