@@ -36,10 +36,9 @@
 #include <smpmem/port.h>
 #include "vcpu.h"
 #include "malloc_internal.h"
+#include "tcache.h"
 
 #define API __attribute__((visibility("default")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 
 enum { UNINIT, INITIALISING, READY, FAILED };
 static _Atomic int state = UNINIT;
@@ -47,6 +46,7 @@ static __thread int initialising __attribute__((tls_model("initial-exec")));
 static int check_at_exit, stats_at_exit;
 static char *region;
 static size_t region_size;
+static int tc_wanted;                /* SMPMEM_TCACHE is not 0 */
 /* Double-free detection (kfree itself catches it for page blocks, not for
  * slab objects, which carry no state of their own): free stores
  * key ^ address in a block's second word, every allocation clears it, so a
@@ -54,8 +54,7 @@ static size_t region_size;
  * storing exactly that 64-bit value there: the key is random).  The core
  * links free objects through their first word only.  Blocks are at least
  * 16 bytes so the second word is the block's own. */
-static uintptr_t free_key;
-#define MIN_BLOCK 16
+uintptr_t smpm_free_key;
 
 /* ---- reporting without allocating -------------------------------------- */
 
@@ -105,269 +104,6 @@ static void *boot_alloc(size_t size, size_t align)
 static size_t boot_size(const void *p)
 {
     return *(const size_t *)((const char *)p - 16);
-}
-
-/* ---- the thread cache: the vCPU's compare-and-swap once per batch ------
- *
- * A CAS per call is most of a malloc/free pair's cost, and a vCPU held by
- * a thread the kernel preempted is lost to its core's other threads until
- * that thread runs again: the fewer entries, the better.  So small blocks
- * (16 B .. 2 KiB, the core's slab classes) pass through a per-thread front,
- * and a thread reuses the blocks it frees:
- *
- *   free     asks the core for p's class (smp_kalloc_small_size: a bounds
- *            test and one byte of a dense per-page array; no vCPU).  0 --
- *            a page block, or anything kfree must judge: a pointer outside
- *            the heap, inside a block, ... -- goes straight to kfree.  A
- *            slab object is marked free (the double-free word) and appended
- *            to an unsorted buffer, its class in the pointer's low 4 bits
- *            (blocks are 16-aligned).
- *   sort     when the buffer fills (64 frees): each block goes onto its
- *            class's array, up to the class's bound; what does not fit goes
- *            to kfree in one vCPU entry.
- *   malloc   pops its class's array: a block this thread freed lately,
- *            still in its core's cache.  An empty array is refilled with one
- *            batch of kallocs in one vCPU entry.
- *
- * The buffer comes first on purpose: a block freed here but allocated by
- * another thread (whose blocks share its cache line) is not handed to this
- * thread's very next malloc, whose writes would then share the line with
- * the other thread's (passive false sharing); the next malloc takes a
- * fresh batch instead, and the block is sorted only 64 frees later.
- *
- * Bounds: TC_LIMIT(c) blocks per class -- 32 of each class up to 1 KiB,
- * 16 of 2 KiB: at most 95.5 KiB -- plus the 64 frees in the buffer.  A
- * refill takes at most 8 KiB (TC_BATCH: 16 blocks, 8 of 1 KiB, 4 of 2 KiB).
- * (32 of 1 KiB, not 16: half of larson's blocks are of that class, and
- * with 16 it ran 1.3x slower, overflowing to kfree and refilling.)  A
- * thread that exits gives it all back (a pthread key destructor), and later
- * calls of that thread bypass the cache.  Blocks in the cache are allocated as far as the
- * core knows and marked free as far as the front end knows (malloc clears
- * the mark when it hands one out), so a second free of a cached block is
- * reported like any double free.  The arrays live in the thread's TLS, not
- * in the blocks: sorting and popping touch no block. */
-#define TC_CLASSES 8                 /* 16 << c bytes */
-#define TC_PENDING 64
-#define TC_BATCH(c) ((c) <= 5 ? 16u : 16u >> ((c) - 5))   /* <= 8 KiB a refill */
-#define TC_LIMIT(c) ((c) <= 6 ? 32u : 16u)
-#define TC_SLOTS 32                  /* the largest TC_LIMIT */
-struct tcache {
-    unsigned n[TC_CLASSES];          /* blocks in slot[c] */
-    _Atomic int busy;                /* 1 while the owner reads or writes the rest */
-    int npending;
-    /* TC_OFF, TC_ON, TC_DEAD (thread exiting), TC_HELD (a reclaim has it);
-     * changed only under tc_list_lock, but for TC_OFF -> TC_ON's first step */
-    _Atomic int state;
-    void *slot[TC_CLASSES][TC_SLOTS];
-    uintptr_t pending[TC_PENDING];   /* frees not sorted yet: address | class */
-    struct tcache *next, *prev;      /* on tc_list while TC_ON (tc_list_lock) */
-};
-enum { TC_OFF, TC_ON, TC_DEAD, TC_HELD };
-static __thread struct tcache tc __attribute__((tls_model("initial-exec")));
-static pthread_key_t tc_key;
-static _Atomic int tc_enabled;
-static int tc_wanted;
-
-/*
- * Reclaim: when the core comes back empty, the blocks in every thread's
- * cache go back to it, not only the caller's -- else up to 95.5 KiB per
- * thread, of threads that may never call malloc again, would stay out of
- * reach and malloc would say ENOMEM with memory to spare.
- *
- * A cache has no lock (its owner's malloc and free would pay one per
- * call); the owner marks the time it touches the cache instead, and the
- * reclaimer stops owners from starting, asymmetrically (as port/hosted does
- * for cross-calls):
- *   owner:      busy = 1;  [compiler barrier]
- *               if (state != TC_ON) { busy = 0; bypass the cache }
- *               ... use the cache ...;  busy = 0 (release)
- *   reclaimer:  every state = TC_HELD;  membarrier();
- *               for each cache: wait until busy == 0, drain it, state = TC_ON (release)
- * membarrier(PRIVATE_EXPEDITED) runs a full barrier on every CPU running a
- * thread of this process, so either the owner's busy = 1 is visible to the
- * reclaimer (which waits for the owner's busy = 0) or the owner's load sees
- * TC_HELD (and it leaves its cache alone until the reclaim is over).  The
- * owner read its state on every call already: its side costs two plain
- * stores; the reclaimer's a system call, once per exhaustion.  An owner
- * waits for nothing: while its cache is held, it calls the core directly.  A reclaimer waits only for owners inside
- * their cache, which wait for nothing but vCPUs and core locks, and holds
- * no vCPU while it waits.  Where the kernel lacks membarrier, only the
- * caller's own cache goes back.
- *
- * Lock order: tc_list_lock, then vCPUs (the reclaimer drains with kfree;
- * fork prepare takes it before every owner word).  tc_join and thread exit
- * take it alone, outside the cache.
- */
-static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tcache *tc_list;
-static int tc_fence;                 /* 0 untried, 1 membarrier registered, -1 unavailable */
-
-/* 1 if the owner may use its cache now (then tc_leave after); 0: bypass. */
-static inline int tc_enter(struct tcache *t)
-{
-    atomic_store_explicit(&t->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-    if (likely(atomic_load_explicit(&t->state, memory_order_acquire) == TC_ON))
-        return 1;
-    atomic_store_explicit(&t->busy, 0, memory_order_release);
-    return 0;
-}
-
-static inline void tc_leave(struct tcache *t)
-{
-    atomic_store_explicit(&t->busy, 0, memory_order_release);
-}
-
-static inline unsigned tc_class(size_t n)
-{
-    return n <= 16 ? 0 : 64 - (unsigned)__builtin_clzl(n - 1) - 4;
-}
-
-/* Give n blocks to kfree in one vCPU entry. */
-static void tc_give_back(void **blocks, int n)
-{
-    smpm_enter();
-    for (int i = 0; i < n; i++)
-        smp_kfree(blocks[i]);
-    smpm_exit();
-}
-
-/* The buffer is full: sort it into the class arrays; what overflows goes
- * back to the core. */
-static __attribute__((noinline)) void tc_sort(struct tcache *t)
-{
-    void *over[TC_PENDING];
-    int nover = 0;
-    static const unsigned char limit[TC_CLASSES] = {
-        TC_LIMIT(0), TC_LIMIT(1), TC_LIMIT(2), TC_LIMIT(3),
-        TC_LIMIT(4), TC_LIMIT(5), TC_LIMIT(6), TC_LIMIT(7),
-    };
-    for (int i = 0; i < t->npending; i++) {
-        uintptr_t e = t->pending[i];
-        unsigned c = (unsigned)e & 15, n = t->n[c];
-        void *p = (void *)(e - c);
-        if (likely(n < limit[c])) {
-            t->slot[c][n] = p;
-            t->n[c] = n + 1;
-        } else {
-            over[nover++] = p;
-        }
-    }
-    t->npending = 0;
-    if (nover)
-        tc_give_back(over, nover);
-}
-
-/* Everything the thread holds back to the core, in one vCPU entry. */
-static void tc_drain(struct tcache *t)
-{
-    smpm_enter();
-    for (int i = 0; i < t->npending; i++)
-        smp_kfree((void *)(t->pending[i] & ~(uintptr_t)15));
-    t->npending = 0;
-    for (unsigned c = 0; c < TC_CLASSES; c++) {
-        for (unsigned i = 0; i < t->n[c]; i++)
-            smp_kfree(t->slot[c][i]);
-        t->n[c] = 0;
-    }
-    smpm_exit();
-}
-
-/* Give t's cached blocks back to the core (its owner, or the reclaimer
- * with the owner kept out); 1 if there were any. */
-static int tc_give_all(struct tcache *t)
-{
-    int any = t->npending;
-    for (unsigned c = 0; c < TC_CLASSES; c++)
-        any |= (int)t->n[c];
-    if (any)
-        tc_drain(t);
-    return any != 0;
-}
-
-/* A full barrier on every CPU running a thread of ours; 0 if the kernel
- * offers none (membarrier registered once, on first use). */
-static int process_fence(void)
-{
-    if (tc_fence == 0)
-        tc_fence = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
-    return tc_fence > 0 && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-/* The core came back empty: every thread's cached blocks back to it, so a
- * retry may find their slabs emptied and coalesced by the core's reclaim.
- * The caller must not be inside its own cache.  1 if any block went back. */
-static int tc_reclaim_all(void)
-{
-    int any = 0;
-    pthread_mutex_lock(&tc_list_lock);
-    for (struct tcache *t = tc_list; t; t = t->next)
-        atomic_store_explicit(&t->state, TC_HELD, memory_order_relaxed);
-    if (process_fence()) {
-        for (struct tcache *t = tc_list; t; t = t->next) {
-            while (atomic_load_explicit(&t->busy, memory_order_acquire))
-                sched_yield();           /* its owner is between enter and leave */
-            any |= tc_give_all(t);
-        }
-    } else {
-        any = tc_give_all(&tc);          /* no fence: our own cache only (we are not in it) */
-    }
-    for (struct tcache *t = tc_list; t; t = t->next)
-        atomic_store_explicit(&t->state, TC_ON, memory_order_release);
-    pthread_mutex_unlock(&tc_list_lock);
-    return any;
-}
-
-static void tc_thread_exit(void *unused)
-{
-    (void)unused;
-    pthread_mutex_lock(&tc_list_lock);   /* off the list: no reclaimer sees it again */
-    if (tc.prev)
-        tc.prev->next = tc.next;
-    else
-        tc_list = tc.next;
-    if (tc.next)
-        tc.next->prev = tc.prev;
-    atomic_store_explicit(&tc.state, TC_DEAD, memory_order_relaxed);
-    pthread_mutex_unlock(&tc_list_lock);
-    tc_drain(&tc);
-}
-
-/* 1 if this thread may use its cache (registering it the first time). */
-static int tc_join(struct tcache *t)
-{
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TC_OFF &&
-        atomic_load_explicit(&tc_enabled, memory_order_relaxed)) {
-        pthread_setspecific(tc_key, t);   /* a key below 32: no allocation */
-        pthread_mutex_lock(&tc_list_lock);
-        t->prev = 0;
-        t->next = tc_list;
-        if (tc_list)
-            tc_list->prev = t;
-        tc_list = t;
-        atomic_store_explicit(&t->state, TC_ON, memory_order_relaxed);
-        pthread_mutex_unlock(&tc_list_lock);
-    }
-    return atomic_load_explicit(&t->state, memory_order_relaxed) == TC_ON;
-}
-
-/* Class c's array is empty: refill it with one vCPU entry and take a block. */
-static void *tc_refill(struct tcache *t, unsigned c)
-{
-    size_t size = (size_t)16 << c;
-    unsigned batch = TC_BATCH(c), got = 0;
-    smpm_enter();
-    while (got < batch) {
-        void *p = smp_kalloc(size);
-        if (!p)
-            break;
-        t->slot[c][got++] = p;
-    }
-    smpm_exit();
-    if (!got)
-        return 0;
-    t->n[c] = got - 1;
-    return t->slot[c][got - 1];
 }
 
 /* ---- initialisation ----------------------------------------------------- */
@@ -523,7 +259,7 @@ static int init_core(void)
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
     uintptr_t k = (uintptr_t)(lo | hi << 32) ^ (uintptr_t)&k ^ (uintptr_t)p;
     k = (k ^ (k >> 31)) * 0x9e3779b97f4a7c15ULL;
-    free_key = k | 1;
+    smpm_free_key = k | 1;
     return 1;
 }
 
@@ -533,7 +269,7 @@ static void fork_prepare(void)
     while (atomic_load(&state) == INITIALISING)
         sched_yield();
     if (atomic_load(&state) == READY) {
-        pthread_mutex_lock(&tc_list_lock);   /* no reclaim across the fork */
+        smpm_tc_fork_prepare();
         smpm_fork_prepare();
     }
 }
@@ -542,22 +278,15 @@ static void fork_parent(void)
 {
     if (atomic_load(&state) == READY) {
         smpm_fork_release(0);
-        pthread_mutex_unlock(&tc_list_lock);
+        smpm_tc_fork_parent();
     }
 }
 
-/* The child has one thread: the other caches' owners are gone (their
- * blocks with them, as a thread's stack is), so the list keeps ours alone. */
 static void fork_child(void)
 {
     if (atomic_load(&state) == READY) {
         smpm_fork_release(1);
-        tc_list = 0;
-        if (atomic_load_explicit(&tc.state, memory_order_relaxed) == TC_ON) {
-            tc.next = tc.prev = 0;
-            tc_list = &tc;
-        }
-        pthread_mutex_unlock(&tc_list_lock);
+        smpm_tc_fork_child();
     }
 }
 
@@ -575,8 +304,8 @@ static __attribute__((noinline, cold)) int init_slow(void)
         initialising = 0;
         /* May allocate: the heap is ready now. */
         pthread_atfork(fork_prepare, fork_parent, fork_child);
-        if (ok && tc_wanted && pthread_key_create(&tc_key, tc_thread_exit) == 0)
-            atomic_store(&tc_enabled, 1);
+        if (ok)
+            smpm_tc_setup(tc_wanted);
         return ok;
     }
     while ((s = atomic_load(&state)) == INITIALISING)
@@ -605,7 +334,7 @@ static void *core_alloc(size_t size)
         smpm_enter();
         void *p = smp_kalloc(size);
         smpm_exit();
-        if (likely(p != 0) || retried || !tc_reclaim_all())
+        if (likely(p != 0) || retried || !smpm_tc_reclaim_all())
             return p;
     }
 }
@@ -629,18 +358,18 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     if (unlikely(!ready()))
         return alloc_aligned(size, 16);
-    struct tcache *t = &tc;
-    if (size <= 2048 && tc_join(t)) {
+    struct tcache *t = &smpm_tc;
+    if (size <= 2048 && smpm_tc_join(t)) {
         for (int retried = 0;; retried = 1) {
             if (!tc_enter(t))
                 break;                   /* a reclaim is under way: the core directly */
-            void *p = tc_refill(t, tc_class(size));
+            void *p = smpm_tc_refill(t, tc_class(size));
             tc_leave(t);
             if (likely(p != 0)) {
                 ((uintptr_t *)p)[1] = 0;
                 return p;
             }
-            if (retried || !tc_reclaim_all())
+            if (retried || !smpm_tc_reclaim_all())
                 return nomem();
         }
     }
@@ -653,7 +382,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 
 API void *malloc(size_t size)
 {
-    struct tcache *t = &tc;
+    struct tcache *t = &smpm_tc;
     if (likely(size <= 2048) && likely(tc_enter(t))) {
         unsigned c = tc_class(size), n = t->n[c];
         if (likely(n != 0)) {
@@ -668,7 +397,7 @@ API void *malloc(size_t size)
     return malloc_slow(size);
 }
 
-static _Noreturn __attribute__((cold)) void already_free(const char *who, void *p)
+_Noreturn __attribute__((cold)) void smpm_already_free(const char *who, void *p)
 {
     char hex[19] = "0x";
     for (int i = 0; i < 16; i++)
@@ -687,38 +416,16 @@ static _Noreturn __attribute__((cold)) void already_free(const char *who, void *
 static inline int live(const void *p)
 {
     return (uintptr_t)p - (uintptr_t)region >= region_size ||
-           ((const uintptr_t *)p)[1] != (free_key ^ (uintptr_t)p);
+           ((const uintptr_t *)p)[1] != (smpm_free_key ^ (uintptr_t)p);
 }
 
 /* p is the start of a slab object of size bytes (smp_kalloc_small_size's
  * answer, >= 16): mark it free and buffer it. */
-static __attribute__((noinline)) void tc_sort_leave(struct tcache *t)
-{
-    tc_sort(t);
-    tc_leave(t);
-}
-
-/* Inside t (tc_enter); leaves it.  The sort is a tail call, so free keeps
- * no stack frame. */
-static inline void tc_put_leave(struct tcache *t, void *p, size_t size)
-{
-    uintptr_t a = (uintptr_t)p, mark = free_key ^ a;
-    if (unlikely(((uintptr_t *)p)[1] == mark))
-        already_free("free", p);
-    ((uintptr_t *)p)[1] = mark;
-    t->pending[t->npending++] = a | ((unsigned)__builtin_ctzl(size) - 4);
-    if (unlikely(t->npending == TC_PENDING)) {
-        tc_sort_leave(t);
-        return;
-    }
-    tc_leave(t);
-}
-
 static void free_slow(void *p);
 
 API void free(void *p)
 {
-    struct tcache *t = &tc;
+    struct tcache *t = &smpm_tc;
     /* 0 for NULL, the bootstrap arena, page blocks and every pointer kfree
      * must judge; 8 never (blocks are at least 16 bytes). */
     size_t size = smp_kalloc_small_size(p);
@@ -740,9 +447,9 @@ static __attribute__((noinline)) void free_slow(void *p)
     /* A thread that only frees (the consumer of a producer's blocks) joins
      * its cache here, or every free of such a thread would pay a vCPU entry
      * of its own. */
-    struct tcache *t = &tc;
+    struct tcache *t = &smpm_tc;
     size_t size;
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TC_OFF && tc_join(t) &&
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TC_OFF && smpm_tc_join(t) &&
         (size = smp_kalloc_small_size(p)) >= MIN_BLOCK && tc_enter(t)) {
         tc_put_leave(t, p, size);
         return;
@@ -752,10 +459,10 @@ static __attribute__((noinline)) void free_slow(void *p)
      * would make the compare-and-swap wait for it. */
     smpm_enter();
     if ((uintptr_t)p - (uintptr_t)region < region_size) {
-        uintptr_t mark = free_key ^ (uintptr_t)p;
+        uintptr_t mark = smpm_free_key ^ (uintptr_t)p;
         if (unlikely(((uintptr_t *)p)[1] == mark)) {
             smpm_exit();
-            already_free("free", p);
+            smpm_already_free("free", p);
         }
         ((uintptr_t *)p)[1] = mark;
     }
@@ -779,7 +486,7 @@ static size_t usable(void *p)
     if (in_boot(p))
         return boot_size(p);
     if (unlikely(!live(p)))
-        already_free("malloc_usable_size/realloc", p);
+        smpm_already_free("malloc_usable_size/realloc", p);
     size_t small = smp_kalloc_small_size(p);
     if (small)
         return small;
@@ -887,9 +594,9 @@ __attribute__((destructor)) static void at_exit(void)
 {
     if (atomic_load(&state) != READY || !(check_at_exit || stats_at_exit))
         return;
-    if (tc_enter(&tc)) {
-        tc_drain(&tc);               /* the figures count the exiting thread's blocks free */
-        tc_leave(&tc);
+    if (tc_enter(&smpm_tc)) {
+        smpm_tc_drain(&smpm_tc);     /* the figures count the exiting thread's blocks free */
+        tc_leave(&smpm_tc);
     }
     smpm_enter();
     if (stats_at_exit) {
