@@ -67,6 +67,16 @@ if step make -s malloc malloc-tests; then
             total_fail=$((total_fail + 1)); echo "FAIL malloc: exhaustion on $v vCPUs: $(tail -3 "$M_DIR/pressure-$v.out")"
         fi
     done
+    # fork while workers exhaust the heap again and again (each ENOMEM
+    # reclaims every thread's cache): no child may hang or fail.
+    for v in 1 4 64; do
+        if SMPMEM_VCPUS=$v SMPMEM_CHECK=1 SMPMEM_HEAP_SIZE=64M LD_PRELOAD=$M_SO timeout 60 \
+               "$M_T/forkexhaust" 40 8 >"$M_DIR/forkexhaust-$v.out" 2>&1; then
+            total_pass=$((total_pass + 1)); echo "ok   malloc: fork while the heap is exhausted, $v vCPUs"
+        else
+            total_fail=$((total_fail + 1)); echo "FAIL malloc: fork while exhausted on $v vCPUs: $(tail -3 "$M_DIR/forkexhaust-$v.out")"
+        fi
+    done
     # Threads that exit give their cache back: pages in use at exit after
     # 1000 short threads stay within 500 of one thread's (a leak would be
     # ~6000: ~20 KiB cached per thread).
