@@ -78,7 +78,7 @@ $(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) Makefile
 
 # Tests, bench, demo and the hosted port use the short names (kalloc, ...),
 # which are opt-in for includers (include/smpmem/pmm.h).
-$(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h support/*.h port/hosted/*.h) | tools
+$(BUILD)/obj/%.o: %.c $(wildcard include/smpmem/*.h tests/*.h bench/*.h support/*.h port/hosted/*.h port/linux/*.h) | tools
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(CPPFLAGS) -DSMPMEM_SHORT_NAMES $(PORT_INLINE) $(SANFLAGS) -pthread -c $< -o $@
 

@@ -17,13 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <linux/membarrier.h>
 #include <smpmem/port.h>
 #include <smpmem/spinlock.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
+#include "../linux/process_fence.h"
 
 /* One record per virtual CPU; threads point at theirs (port_inline.h). */
 static struct smp_hosted_vcpu vcpus[SMP_MAX_CPUS];
@@ -58,14 +56,9 @@ void smp_hosted_bind_cpu(int cpu)
     vcpus[cpu].cpu = cpu;
 }
 
-/* ---- the process-wide fence behind cross-calls ---------------------------
- * membarrier(PRIVATE_EXPEDITED) runs a full barrier on every CPU running a
- * thread of this process.  Where the kernel lacks it, changing a page's
- * protection does the same as a side effect: the TLB shootdown interrupts
- * every CPU that runs this address space. */
+/* ---- the process-wide fence behind cross-calls (port/linux) ------------ */
 #ifndef SMP_HOSTED_SYMMETRIC
-static int have_membarrier;
-static volatile char *fence_page;
+static struct process_fence fence;
 #endif
 
 static void xcall_init(void)
@@ -73,28 +66,18 @@ static void xcall_init(void)
     for (int i = 0; i < SMP_MAX_CPUS; i++)
         pthread_mutex_init(&xmu[i], NULL);
 #ifndef SMP_HOSTED_SYMMETRIC
-    have_membarrier = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-    if (!have_membarrier) {
-        fence_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (fence_page == MAP_FAILED)
-            smp_port_panic("hosted port: no membarrier and no page for the mprotect fence");
-    }
+    if (process_fence_init(&fence))
+        smp_port_panic("hosted port: no membarrier and no page for the mprotect fence");
 #endif
 }
 
-static void process_fence(void)
+static void xcall_fence(void)
 {
 #ifdef SMP_HOSTED_SYMMETRIC
     /* The owner's side is seq_cst already (port_inline.h). */
 #else
-    if (have_membarrier) {
-        if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-            smp_port_panic("hosted port: membarrier failed");
-        return;
-    }
-    fence_page[0] = 1;       /* make the page present so the downgrade must shoot down TLBs */
-    if (mprotect((void *)fence_page, 4096, PROT_READ) || mprotect((void *)fence_page, 4096, PROT_READ | PROT_WRITE))
-        smp_port_panic("hosted port: mprotect fence failed");
+    if (process_fence(&fence))
+        smp_port_panic("hosted port: the process-wide fence (membarrier or mprotect) failed");
 #endif
 }
 
@@ -122,7 +105,7 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
     pthread_mutex_lock(&xmu[cpu]);
     if (t != mine) {
         atomic_store_explicit(&t->held, 1, memory_order_seq_cst);
-        process_fence();
+        xcall_fence();
         while (atomic_load_explicit(&t->noff, memory_order_seq_cst) != 0)
             sched_yield();
     }

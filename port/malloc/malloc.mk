@@ -8,7 +8,7 @@
 MALLOC_SO       := $(BUILD)/libsmpmem-malloc.so
 MALLOC_CORE_SRC := $(wildcard src/base/*.c src/page/*.c src/obj/*.c src/kalloc/*.c)
 MALLOC_PORT_SRC := $(wildcard port/malloc/*.c)
-MALLOC_HDR      := $(wildcard port/malloc/*.h include/smpmem/*.h) $(CORE_HDR)
+MALLOC_HDR      := $(wildcard port/malloc/*.h port/linux/*.h include/smpmem/*.h) $(CORE_HDR)
 MALLOC_OBJ      := $(MALLOC_CORE_SRC:%.c=$(BUILD)/malloc/%.o) $(MALLOC_PORT_SRC:%.c=$(BUILD)/malloc/%.o)
 MALLOC_CFLAGS   := -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
                    -ftls-model=initial-exec -Wall -Wextra -Werror -Iinclude \

@@ -8,12 +8,11 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/membarrier.h>
 #include <smpmem/pmm.h>
 #include "vcpu.h"
 #include "tcache.h"
+#include "../linux/process_fence.h"
 
 __thread struct tcache smpm_tc __attribute__((tls_model("initial-exec")));
 static pthread_key_t tc_key;
@@ -42,8 +41,10 @@ static _Atomic int tc_enabled;
  * stores; the reclaimer's a system call, once per exhaustion.  An owner
  * waits for nothing: while its cache is held, it calls the core directly.
  * A reclaimer waits only for owners inside their cache, which wait for
- * nothing but vCPUs and core locks, and holds no vCPU while it waits.  Where the kernel lacks membarrier, only the
- * caller's own cache goes back.
+ * nothing but vCPUs and core locks, and holds no vCPU while it waits.
+ * Where the kernel lacks membarrier, an mprotect does the fence
+ * (port/linux/process_fence.h); where neither works, only the caller's own
+ * cache goes back.
  *
  * Lock order: tc_list_lock, then vCPUs (the reclaimer drains with kfree;
  * fork prepare takes it before every owner word).  smpm_tc_join and thread
@@ -51,7 +52,7 @@ static _Atomic int tc_enabled;
  */
 static pthread_mutex_t tc_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tcache *tc_list;
-static int tc_fence;                 /* 0 untried, 1 membarrier registered, -1 unavailable */
+static int tc_fence;                 /* 0 untried, 1 ready, -1 unavailable (under tc_list_lock) */
 
 /* Give n blocks to kfree in one vCPU entry. */
 static void tc_give_back(void **blocks, int n)
@@ -115,13 +116,14 @@ static int tc_give_all(struct tcache *t)
     return any != 0;
 }
 
-/* A full barrier on every CPU running a thread of ours; 0 if the kernel
- * offers none (membarrier registered once, on first use). */
-static int process_fence(void)
+/* A full barrier on every CPU running a thread of ours (port/linux); 0 if
+ * neither membarrier nor the mprotect fence works here. */
+static int fence_all(void)
 {
+    static struct process_fence fence;
     if (tc_fence == 0)
-        tc_fence = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
-    return tc_fence > 0 && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+        tc_fence = process_fence_init(&fence) == 0 ? 1 : -1;
+    return tc_fence > 0 && process_fence(&fence) == 0;
 }
 
 /* Every thread's cached blocks back, so a retry may find their slabs
@@ -132,7 +134,7 @@ int smpm_tc_reclaim_all(void)
     pthread_mutex_lock(&tc_list_lock);
     for (struct tcache *t = tc_list; t; t = t->next)
         atomic_store_explicit(&t->state, TC_HELD, memory_order_relaxed);
-    if (process_fence()) {
+    if (fence_all()) {
         for (struct tcache *t = tc_list; t; t = t->next) {
             while (atomic_load_explicit(&t->busy, memory_order_acquire))
                 sched_yield();           /* its owner is between enter and leave */
