@@ -57,25 +57,23 @@ if step make -s malloc malloc-tests; then
     fi
     for mode in stack double cached interior wild realloc; do m_misuse $mode; done
 
-    # Exhaustion under 200 threads on a 64 MiB heap, with 2 and with 64
-    # vCPUs: ENOMEM, then everything back (stop-the-world by cross-calls).
-    for v in 2 64; do
+    # Runs on a 64 MiB heap that must exit 0 (they check themselves).
+    m_small_heap() { # name vcpus what command...
+        name=$1; v=$2; what=$3; shift 3
         if SMPMEM_VCPUS=$v SMPMEM_CHECK=1 SMPMEM_HEAP_SIZE=64M LD_PRELOAD=$M_SO timeout 60 \
-               "$M_T/pressure" 200 3 >"$M_DIR/pressure-$v.out" 2>&1; then
-            total_pass=$((total_pass + 1)); echo "ok   malloc: exhaustion, 200 threads on $v vCPUs"
+               "$@" >"$M_DIR/$name-$v.out" 2>&1; then
+            total_pass=$((total_pass + 1)); echo "ok   malloc: $what, $v vCPUs"
         else
-            total_fail=$((total_fail + 1)); echo "FAIL malloc: exhaustion on $v vCPUs: $(tail -3 "$M_DIR/pressure-$v.out")"
+            total_fail=$((total_fail + 1)); echo "FAIL malloc: $what, $v vCPUs: $(tail -3 "$M_DIR/$name-$v.out")"
         fi
-    done
-    # fork while workers exhaust the heap again and again (each ENOMEM
-    # reclaims every thread's cache): no child may hang or fail.
+    }
+    # Exhaustion under 200 threads: ENOMEM, then everything back
+    # (stop-the-world by cross-calls, every thread's cache reclaimed).
+    for v in 2 64; do m_small_heap pressure $v "exhaustion, 200 threads" "$M_T/pressure" 200 3; done
+    # fork while workers exhaust the heap again and again: no child may
+    # hang or fail (but with ENOMEM).
     for v in 1 4 64; do
-        if SMPMEM_VCPUS=$v SMPMEM_CHECK=1 SMPMEM_HEAP_SIZE=64M LD_PRELOAD=$M_SO timeout 60 \
-               "$M_T/forkexhaust" 40 8 >"$M_DIR/forkexhaust-$v.out" 2>&1; then
-            total_pass=$((total_pass + 1)); echo "ok   malloc: fork while the heap is exhausted, $v vCPUs"
-        else
-            total_fail=$((total_fail + 1)); echo "FAIL malloc: fork while exhausted on $v vCPUs: $(tail -3 "$M_DIR/forkexhaust-$v.out")"
-        fi
+        m_small_heap forkexhaust $v "fork while the heap is exhausted" "$M_T/forktest" 40 8 exhaust
     done
     # Threads that exit give their cache back: pages in use at exit after
     # 1000 short threads stay within 500 of one thread's (a leak would be

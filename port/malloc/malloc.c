@@ -29,9 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/membarrier.h>
 #include <smpmem/pmm.h>
 #include <smpmem/port.h>
 #include "vcpu.h"
@@ -358,22 +356,16 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     if (unlikely(!ready()))
         return alloc_aligned(size, 16);
+    /* A refill that finds the core empty (or a cache a reclaim holds) falls
+     * through to core_alloc, which reclaims every cache and tries again. */
     struct tcache *t = &smpm_tc;
-    if (size <= 2048 && smpm_tc_join(t)) {
-        for (int retried = 0;; retried = 1) {
-            if (!tc_enter(t))
-                break;                   /* a reclaim is under way: the core directly */
-            void *p = smpm_tc_refill(t, tc_class(size));
-            tc_leave(t);
-            if (likely(p != 0)) {
-                ((uintptr_t *)p)[1] = 0;
-                return p;
-            }
-            if (retried || !smpm_tc_reclaim_all())
-                return nomem();
-        }
+    void *p = 0;
+    if (size <= 2048 && smpm_tc_join(t) && tc_enter(t)) {
+        p = smpm_tc_refill(t, tc_class(size));
+        tc_leave(t);
     }
-    void *p = core_alloc(size > MIN_BLOCK ? size : MIN_BLOCK);
+    if (!p)
+        p = core_alloc(size > MIN_BLOCK ? size : MIN_BLOCK);
     if (unlikely(!p))
         return nomem();
     ((uintptr_t *)p)[1] = 0;
@@ -419,8 +411,6 @@ static inline int live(const void *p)
            ((const uintptr_t *)p)[1] != (smpm_free_key ^ (uintptr_t)p);
 }
 
-/* p is the start of a slab object of size bytes (smp_kalloc_small_size's
- * answer, >= 16): mark it free and buffer it. */
 static void free_slow(void *p);
 
 API void free(void *p)

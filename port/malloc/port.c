@@ -60,14 +60,13 @@ void smpm_vcpu_setup(int ncpu)
     if (&__rseq_size && &__rseq_offset && __rseq_size >= 8 && __rseq_offset != 0)
         smpm_rseq_cpu = __rseq_offset + 4;            /* struct rseq: cpu_id_start, cpu_id */
 #endif
-    uint64_t all = ncpu >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << ncpu) - 1, named = 0;
+    uint64_t all = ncpu >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << ncpu) - 1;
     unsigned char allowed[SMPM_CPU_IDS] = { 0 };
     cpu_set_t set;
     if (smpm_rseq_cpu && sched_getaffinity(0, sizeof set, &set) == 0)
         for (int c = 0; c < CPU_SETSIZE && c < SMPM_CPU_IDS; c++)
             allowed[c] = CPU_ISSET(c, &set) != 0;
-    named = smpm_map_cpus(allowed, ncpu, smpm_vcpu_of);
-    smpm_spares = all & ~named;
+    smpm_spares = all & ~smpm_map_cpus(allowed, ncpu, smpm_vcpu_of);
 }
 
 _Noreturn void smpm_pop_underflow(void)

@@ -65,7 +65,7 @@ static void tc_give_back(void **blocks, int n)
 
 /* The buffer is full: sort it into the class arrays; what overflows goes
  * back to the core. */
-static __attribute__((noinline)) void tc_sort(struct tcache *t)
+static void tc_sort(struct tcache *t)
 {
     void *over[TC_PENDING];
     int nover = 0;
