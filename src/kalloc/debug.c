@@ -49,7 +49,7 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     struct smp_page *d = &pg->pages[i < pg->npages ? i : 0];
     struct smp_pcp_ring *r = &pg->pcp[cpu].ring[k < SMP_PCP_ORDERS ? k : 0];
     unsigned cls = k < SMP_KALLOC_CLASSES ? k : 0;
-    struct smp_mag *mag = i ? &o->cpu[cpu].previous[cls] : &o->cpu[cpu].loaded[cls];
+    struct smp_obj_cpu *c = &o->cpu[cpu];
     struct smp_depot *dep = &o->depot[cls];
     struct smp_slab_class *sc = &o->slab[cls];
     switch (f) {
@@ -75,8 +75,9 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     case SMP_DBG_MAG_COUNT:
         if (i > 1)
             bad("magazine is 0 (loaded) or 1 (previous)");
-        return f == SMP_DBG_MAG_HEAD ? (struct slot){ &mag->head, PTR, 0 }
-                                     : (struct slot){ &mag->count, U32, 0 };
+        if (f == SMP_DBG_MAG_HEAD)
+            return (struct slot){ i ? &c->previous[cls].head : &smp_slot_of(c, cls)->head, PTR, 0 };
+        return (struct slot){ i ? &c->previous[cls].count : &smp_slot_of(c, cls)->count, U32, 0 };
     case SMP_DBG_MAG_CAP:         return (struct slot){ &o->cap[cls], U32, 1 };
     case SMP_DBG_DEPOT_N:         return (struct slot){ &dep->n, UNSIGNED_ATOMIC, 0 };
     case SMP_DBG_DEPOT_MAX:       return (struct slot){ &dep->max, UNSIGNED, 0 };

@@ -48,7 +48,7 @@ void *SMP_UNCHECKED(smp_kalloc)(size_t size)
      * layers' slow paths answer NULL. */
     struct smp_pmm *m = smp_pmm_live;
     if (__builtin_expect(size - 1 < SMP_MAX_SMALL, 1))     /* 0 wraps */
-        return smp_obj_alloc(&m->obj, smp_class_of(size));
+        return smp_obj_alloc(&m->obj, smp_slot_key_of(size));
     return kalloc_large(m, size);
 }
 
@@ -105,38 +105,56 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
     unsigned order;
     int cls = classify(m, p, &order, "kfree");
     if (cls >= 0)
-        smp_obj_free(&m->obj, (unsigned)cls, p);
+        smp_obj_free(&m->obj, SMP_SLOT_KEY(cls), p);
     else
         smp_pg_free(&m->pg, p, order);
 }
 
-/* kfree's route: whether addr is the start of an object in a slab (*tag
- * set to its owner tag, class + 1), else it is a page block or anything
- * kfree_other judges.  One bounds test, one byte of the dense owner array,
- * one AND (kfree_mask[0] is all ones). */
-static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, unsigned *tag)
+/* kfree of what is not a small object, in the common case a page block
+ * (kalloc above 2 KiB): the head's descriptor says so and gives the order,
+ * and smp_pg_free's own tests take it to this CPU's page cache.  A leaf
+ * like kfree; anything else (NULL, not initialised: span 0, a bad
+ * pointer) goes to kfree_other. */
+static __attribute__((noinline)) void kfree_block(struct smp_pmm *m, void *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+    if (__builtin_expect(smp_pg_contains(&m->pg, addr) && !(addr & (SMP_PAGE_SIZE - 1)), 1)) {
+        struct smp_page *d = &m->pg.pages[smp_page_index(&m->pg, addr)];
+        if (__builtin_expect(!d->owner_tag && smp_state(d) == PG_ALLOC, 1)) {
+            smp_pg_free(&m->pg, p, d->order);
+            return;
+        }
+    }
+    kfree_other(m, p);
+}
+
+/* kfree's route: whether addr is the start of an object in a slab (*key
+ * set to its page's owner byte, the class's slot key: obj.h), else it is a
+ * page block or anything kfree_other judges.  One bounds test, one byte of
+ * the dense owner array, one AND (kfree_mask is all ones but at the keys). */
+static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, unsigned *key)
 {
     if (__builtin_expect(!smp_pg_contains(&m->pg, addr), 0))
         return false;
-    *tag = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
-    return !(addr & m->kfree_mask[*tag]);
+    *key = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
+    return !(addr & m->kfree_mask[*key]);
 }
 
 void SMP_UNCHECKED(smp_kfree)(void *p)
 {
     struct smp_pmm *m = smp_pmm_live;
-    unsigned tag;
-    if (__builtin_expect(small_object(m, (uintptr_t)p, &tag), 1))
-        smp_obj_free(&m->obj, SMP_TAG_CLASS(tag), p);
+    unsigned key;
+    if (__builtin_expect(small_object(m, (uintptr_t)p, &key), 1))
+        smp_obj_free(&m->obj, key, p);
     else
-        kfree_other(m, p);
+        kfree_block(m, p);
 }
 
 #ifndef SMP_CHECKED
 size_t smp_kalloc_small_size(const void *p)
 {
-    unsigned tag;
-    return small_object(smp_pmm_live, (uintptr_t)p, &tag) ? smp_class_size(SMP_TAG_CLASS(tag)) : 0;
+    unsigned key;
+    return small_object(smp_pmm_live, (uintptr_t)p, &key) ? smp_class_size(SMP_KEY_CLASS(key)) : 0;
 }
 #else
 size_t smp_kalloc_small_size(const void *p)

@@ -39,8 +39,10 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     smp_percpu_init(ncpu, (void *)gates);
     smp_obj_init(&m->obj, &m->pg, ncpu, (void *)objcpu);
     m->pg.pressure = smp_pages_under_pressure;
-    for (unsigned t = 0; t < 256; t++)
-        m->kfree_mask[t] = t >= 1 && t <= SMP_KALLOC_CLASSES ? smp_class_size(t - 1) - 1 : ~(uintptr_t)0;
+    for (unsigned k = 0; k < 256; k++)          /* indexed by owner byte: a slot key or nothing */
+        m->kfree_mask[k] = ~(uintptr_t)0;
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++)
+        m->kfree_mask[SMP_SLOT_KEY(cls)] = smp_class_size(cls) - 1;
     m->region_lo = start;
     m->region_hi = end;
     smp_quarantine_init(m);

@@ -11,12 +11,14 @@
 #include "magazine.h"
 #include "../base/fmt.h"
 
-static void *pop(struct smp_objs *o, struct smp_mag *mag)
+/* Pop from this CPU's loaded magazine of cls (not empty). */
+static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)
 {
-    void *p = mag->head;
-    mag->head = smp_link_next(o, p);
-    mag->last = p;
-    mag->count--;
+    struct smp_mag_slot *s = smp_slot_of(c, cls);
+    void *p = s->head;
+    s->head = smp_link_next(o, p);
+    s->last = p;
+    s->count--;
     return p;
 }
 
@@ -25,19 +27,21 @@ void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
     if (smp_section_check(cpu, o->ncpu))
         return 0;                              /* not initialised */
     struct smp_obj_cpu *c = &o->cpu[cpu];
-    void *p = c->loaded[cls].head;
+    void *p = smp_slot_of(c, cls)->head;
     if (p)      /* not empty: the fast path found a link that leads outside the region */
-        smp_obj_bad_link(o, c->loaded[cls].last, p);
+        smp_obj_bad_link(o, smp_slot_of(c, cls)->last, p);
     if (c->previous[cls].head) {
-        struct smp_mag t = c->loaded[cls];
-        c->loaded[cls] = c->previous[cls];
+        struct smp_mag t = smp_loaded_get(c, cls);
+        smp_loaded_set(c, cls, c->previous[cls]);
         c->previous[cls] = t;
-        p = pop(o, &c->loaded[cls]);
+        p = pop(o, c, cls);
         smp_section_exit(cpu);
         return p;
     }
-    if (smp_depot_get(o, cls, &c->loaded[cls])) {
-        p = pop(o, &c->loaded[cls]);
+    struct smp_mag got;
+    if (smp_depot_get(o, cls, &got)) {
+        smp_loaded_set(c, cls, got);
+        p = pop(o, c, cls);
         smp_section_exit(cpu);
         return p;
     }
@@ -53,11 +57,11 @@ void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
         /* Load the rest.  We left the section, so our magazines may have
          * changed meanwhile (an interrupt handler, or we migrated and this
          * is another CPU): fill an empty one or give the batch back. */
-        struct smp_mag fresh = { chain, n, 0 };
+        struct smp_mag fresh = { chain, n };
         cpu = smp_section_enter();
         c = &o->cpu[cpu];
-        if (!c->loaded[cls].head) {
-            c->loaded[cls] = fresh;
+        if (!smp_slot_of(c, cls)->head) {
+            smp_loaded_set(c, cls, fresh);
             fresh.head = 0;
         } else if (!c->previous[cls].head) {
             c->previous[cls] = fresh;
@@ -84,12 +88,12 @@ void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p)
     if (smp_section_check(cpu, o->ncpu))
         smp_bad_cpu();                         /* kfree reaches here only after init */
     struct smp_obj_cpu *c = &o->cpu[cpu];
-    if (p == c->loaded[cls].head)
+    if (p == smp_slot_of(c, cls)->head)
         smp_panic_at("kfree", (uintptr_t)p, "double free: the object is already free in this CPU's cache");
     struct smp_mag full = c->previous[cls];
-    c->previous[cls] = c->loaded[cls];
+    c->previous[cls] = smp_loaded_get(c, cls);
     smp_link_set(o, p, 0);
-    c->loaded[cls] = (struct smp_mag){ p, 1, 0 };
+    smp_loaded_set(c, cls, (struct smp_mag){ p, 1 });
     if (full.head && smp_depot_put(o, cls, full))
         full.head = 0;
     smp_section_exit(cpu);
@@ -101,8 +105,9 @@ void smp_obj_flush_cpu(struct smp_objs *o, int cpu)
 {
     struct smp_obj_cpu *c = &o->cpu[cpu];
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
-        struct smp_mag a = c->loaded[cls], b = c->previous[cls];
-        c->loaded[cls] = c->previous[cls] = (struct smp_mag){ 0, 0, 0 };
+        struct smp_mag a = smp_loaded_get(c, cls), b = c->previous[cls];
+        c->previous[cls] = (struct smp_mag){ 0, 0 };
+        smp_loaded_set(c, cls, c->previous[cls]);
         if (a.head)
             smp_slab_give_to(o, cls, a.head, a.count, smp_pg_zone_free);
         if (b.head)

@@ -37,22 +37,24 @@ _Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASS
 #define SMP_MAG_MAX_OBJECTS 256
 #define SMP_DEPOT_SLOTS 16
 
-/* Class of 1 <= size <= SMP_MAX_SMALL: ceil(log2(size)) - 3, at least 0.
- * Every class boundary is a multiple of 8, so (size - 1) / 8 decides it: a
+/* The slot key (SMP_SLOT_KEY, below) of the class of 1 <= size <=
+ * SMP_MAX_SMALL, whose class is ceil(log2(size)) - 3, at least 0.  Every
+ * class boundary is a multiple of 8, so (size - 1) / 8 decides it: a
  * 256-byte constant table (slab.c) makes it one load on kalloc's fast
  * path, where count-leading-zeros takes four instructions and, where it is
  * not an instruction, a loop or a libgcc call that kernels do not link. */
-extern const uint8_t smp_class_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT];
-static inline unsigned smp_class_of(size_t size)
+extern const uint8_t smp_key_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT];
+static inline unsigned smp_slot_key_of(size_t size)
 {
-    return smp_class_table[(size - 1) >> SMP_MIN_CLASS_SHIFT];
+    return smp_key_table[(size - 1) >> SMP_MIN_CLASS_SHIFT];
 }
 
 static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + SMP_MIN_CLASS_SHIFT); }
 
 /* Slab bookkeeping in the page descriptors' owner words (page.h):
- *   owner_byte on every page of a slab: cls + 1 (kfree's route: the dense
- *              array, not the descriptor, which slab counts keep writing)
+ *   owner_byte on every page of a slab: SMP_SLOT_KEY(cls) (kfree's route:
+ *              the dense array, not the descriptor, which slab counts keep
+ *              writing)
  *   owner_tag  on every page of a slab: (cls + 1) | (page offset in slab << 8)
  *   owner_u32  inuse: objects handed out (in CPU caches or with callers)
  *   owner_ptr  freelist: first free object
@@ -63,24 +65,83 @@ static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + S
 #define SMP_TAG_CLASS(tag) ((unsigned)((tag) & 0xff) - 1)
 #define SMP_TAG_OFFSET(tag) ((unsigned)(tag) >> 8)
 
+/* A magazine away from the fast paths (previous, in the depot). */
 struct smp_mag {
     void *head;
     uint32_t count;
-    void *last;                      /* loaded magazines: the object last popped (its link made head) */
 };
 
+/* The loaded magazine of one class on one CPU, and the class's constants
+ * its fast paths need, in one 32-byte slot: a fast path finds everything it
+ * reads and writes at fixed offsets from one address.  cap and check are
+ * set at init and never change; slow paths move magazines in and out
+ * through smp_loaded_get/set, which leave them alone. */
+struct smp_mag_slot {
+    void *head;                      /* free objects, linked through their first words */
+    uint32_t count;
+    uint32_t cap;                    /* = smp_objs.cap[cls]: objects in a full magazine */
+    /* The object last popped (its link made head).  Not beside head: the
+     * pop stores both, and a compiler would pair adjacent stores into a
+     * vector store that costs more instructions than it saves. */
+    void *last;
+    /* The pop's test of head p: (p - base) & check is nonzero unless p lies
+     * in the region's span rounded up to a power of two and is aligned to
+     * the class size (base is page-aligned).  One AND stands for the empty
+     * test (NULL is far below base), the bounds test and the alignment
+     * test; the rounding lets an address in the gap past the region's end
+     * through, which a random overwrite XOR the secret hits with odds of
+     * span / 2^64. */
+    uintptr_t check;
+#if UINTPTR_MAX == 0xffffffffu
+    uint32_t pad[3];                 /* 32 bytes where pointers are 4 too */
+#endif
+};
+_Static_assert(sizeof(struct smp_mag_slot) == 32, "a magazine slot is 32 bytes (smp_slot)");
+
+/* Where a class's slot is, as one byte: its offset from the CPU's slot
+ * array halved, (cls + 1) * 16 (slot 0 is unused, so no class has key 0).
+ * kalloc gets it from smp_key_table, kfree from the page's owner byte, and
+ * both address the slot as base + 2 * key, an x86 addressing mode (or one
+ * shift elsewhere): no multiply, no conversion between the two. */
+#define SMP_SLOT_KEY(cls) (((unsigned)(cls) + 1) * 16)
+#define SMP_KEY_CLASS(key) ((unsigned)(key) / 16 - 1)
 
 /* One CPU's magazines: two per class (Bonwick): loaded serves allocs and
  * frees; previous absorbs a full or empty swing so a CPU oscillating at a
  * boundary does not ping-pong batches.  Touched only in this CPU's section
  * or by a function cross-called for it. */
 struct smp_obj_cpu {
-    _Alignas(SMP_CPU_ALIGN) struct smp_mag loaded[SMP_KALLOC_CLASSES];
+    _Alignas(SMP_CPU_ALIGN) struct smp_mag_slot slot[SMP_KALLOC_CLASSES + 1];   /* [0] unused */
     struct smp_mag previous[SMP_KALLOC_CLASSES];
-    char pad[512 - 2 * SMP_KALLOC_CLASSES * sizeof(struct smp_mag)];
+    char pad[512 - (SMP_KALLOC_CLASSES + 1) * sizeof(struct smp_mag_slot)
+             - SMP_KALLOC_CLASSES * sizeof(struct smp_mag)];
 };
 /* A power of two, so finding this CPU's caches is a shift. */
 _Static_assert(sizeof(struct smp_obj_cpu) == 512, "per-CPU object caches: 512 bytes");
+
+static inline struct smp_mag_slot *smp_slot(struct smp_obj_cpu *c, size_t key)
+{
+    return (struct smp_mag_slot *)((char *)c->slot + 2 * key);
+}
+
+static inline struct smp_mag_slot *smp_slot_of(struct smp_obj_cpu *c, unsigned cls)
+{
+    return &c->slot[cls + 1];
+}
+
+static inline struct smp_mag smp_loaded_get(struct smp_obj_cpu *c, unsigned cls)
+{
+    struct smp_mag_slot *s = smp_slot_of(c, cls);
+    return (struct smp_mag){ s->head, s->count };
+}
+
+static inline void smp_loaded_set(struct smp_obj_cpu *c, unsigned cls, struct smp_mag m)
+{
+    struct smp_mag_slot *s = smp_slot_of(c, cls);
+    s->head = m.head;
+    s->count = m.count;
+    s->last = 0;
+}
 
 /* Shared slab state of one class.  lock protects the lists and every slab
  * descriptor of this class. */
@@ -108,10 +169,9 @@ struct smp_objs {
     struct smp_obj_cpu *cpu;         /* ncpu of them, carved from the region */
     uintptr_t secret;                /* per-init: free-list links are stored XOR it */
     uintptr_t base, span;            /* the managed pages (a decoded link lies inside) */
-    uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
-    uintptr_t misalign[SMP_KALLOC_CLASSES]; /* class size - 1: a link must be aligned */
-    struct smp_pages *pg;
     int ncpu;
+    uint32_t cap[SMP_KALLOC_CLASSES];/* objects per full magazine */
+    struct smp_pages *pg;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];
     struct smp_depot depot[SMP_KALLOC_CLASSES];
 };
@@ -120,8 +180,8 @@ struct smp_objs {
  * Hardening (default build).  Free objects are linked through their first
  * words, stored XOR a per-init secret, and a link is checked before the
  * object it leads to is handed out: it must decode to NULL or into the
- * region (one compare replaces the empty-magazine test), at a multiple of
- * the class size.  So a stray write
+ * region, at a multiple of the class size (on the fast path one AND, see
+ * struct smp_mag_slot).  So a stray write
  * into a freed object (use after free, an overflow from its neighbour) is
  * reported as corruption of that object -- the magazine remembers the last
  * object it gave out, whose link that was -- instead of handing out a wild

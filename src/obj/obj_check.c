@@ -37,13 +37,21 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
     o->secret = make_secret(pg);
     o->ncpu = ncpu;
     o->cpu = percpu_mem;
-    for (int cpu = 0; cpu < ncpu; cpu++)
-        for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++)
-            o->cpu[cpu].loaded[cls] = o->cpu[cpu].previous[cls] = (struct smp_mag){ 0, 0, 0 };
+    uintptr_t bound = SMP_PAGE_SIZE;          /* the span rounded up to a power of two */
+    while (bound < o->span)
+        bound <<= 1;
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         size_t n = SMP_MAG_BYTES / smp_class_size(cls);
         o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
-        o->misalign[cls] = smp_class_size(cls) - 1;
+    }
+    for (int cpu = 0; cpu < ncpu; cpu++) {
+        struct smp_obj_cpu *c = &o->cpu[cpu];
+        c->slot[0] = (struct smp_mag_slot){ .check = ~(uintptr_t)0 };   /* no class: always slow */
+        for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
+            c->previous[cls] = (struct smp_mag){ 0, 0 };
+            *smp_slot_of(c, cls) = (struct smp_mag_slot){
+                .cap = o->cap[cls], .check = ~(bound - 1) | (smp_class_size(cls) - 1) };
+        }
     }
     smp_slab_init(o);
     smp_depot_init(o);
@@ -69,7 +77,7 @@ int smp_slab_check_one(struct smp_objs *o, uint32_t idx, struct smp_obj_census *
         if (pg->pages[idx + k].owner_tag != (uint16_t)((cls + 1) | (k << 8)))
             return smp_check_fail(pg, idx + k, "slab page's owner tag does not point at its head");
     for (uint32_t k = 0; k < (1U << c->order); k++)
-        if (pg->owner_byte[idx + k] != cls + 1)
+        if (pg->owner_byte[idx + k] != SMP_SLOT_KEY(cls))
             return smp_check_fail(pg, idx + k, "slab page's owner byte is not its class");
     uintptr_t base = smp_page_addr(pg, idx), top = base + (SMP_PAGE_SIZE << c->order);
     unsigned nfree = 0;
@@ -149,7 +157,8 @@ int smp_obj_check_frozen(struct smp_objs *o, const struct smp_obj_census *census
         if (!rc)
             rc = check_list(o, c, cls, c->empty, LIST_EMPTY, &ne);
         for (int cpu = 0; cpu < o->ncpu && !rc; cpu++) {
-            rc = check_magazine(o, cls, &o->cpu[cpu].loaded[cls], &cached);
+            struct smp_mag loaded = smp_loaded_get(&o->cpu[cpu], cls);
+            rc = check_magazine(o, cls, &loaded, &cached);
             if (!rc)
                 rc = check_magazine(o, cls, &o->cpu[cpu].previous[cls], &cached);
         }
@@ -180,7 +189,7 @@ static void count_cpu(int cpu, void *arg)
 {
     struct count *k = arg;
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++)
-        k->cached[cls] += k->o->cpu[cpu].loaded[cls].count + k->o->cpu[cpu].previous[cls].count;
+        k->cached[cls] += smp_slot_of(&k->o->cpu[cpu], cls)->count + k->o->cpu[cpu].previous[cls].count;
 }
 
 void smp_obj_stats(struct smp_objs *o, int cpu, struct smp_kalloc_stats *out)

@@ -19,8 +19,10 @@
 enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 #define KEEP_EMPTY 1       /* empty slabs a class keeps to absorb churn */
 
-/* smp_class_of's table: entry i serves sizes 8i+1 .. 8i+8, whose class is
- * ceil(log2(i + 1)) -- one 0, one 1, two 2s, four 3s, ... 128 8s. */
+/* smp_slot_key_of's table: entry i serves sizes 8i+1 .. 8i+8, whose class
+ * is ceil(log2(i + 1)) -- one 0, one 1, two 2s, four 3s, ... 128 8s --
+ * stored as its slot key. */
+#define K(c) SMP_SLOT_KEY(c)
 #define TIMES2(c) c, c
 #define TIMES4(c) TIMES2(c), TIMES2(c)
 #define TIMES8(c) TIMES4(c), TIMES4(c)
@@ -29,8 +31,9 @@ enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 #define TIMES64(c) TIMES32(c), TIMES32(c)
 #define TIMES128(c) TIMES64(c), TIMES64(c)
 _Static_assert(SMP_MIN_CLASS_SHIFT == 3 && SMP_KALLOC_CLASSES == 9, "the table below is for 8 B .. 2 KiB");
-const uint8_t smp_class_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT] = {
-    0, 1, TIMES2(2), TIMES4(3), TIMES8(4), TIMES16(5), TIMES32(6), TIMES64(7), TIMES128(8)
+const uint8_t smp_key_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT] = {
+    K(0), K(1), TIMES2(K(2)), TIMES4(K(3)), TIMES8(K(4)), TIMES16(K(5)), TIMES32(K(6)), TIMES64(K(7)),
+    TIMES128(K(8))
 };
 
 /* Accessors for the owner words (obj.h). */
@@ -154,7 +157,7 @@ static void adopt_locked(struct smp_objs *o, unsigned cls, void *block)
     smp_pg_own(pg, block);
     for (uint32_t k = 0; k < (1U << c->order); k++) {
         pg->pages[idx + k].owner_tag = (uint16_t)((cls + 1) | (k << 8));
-        pg->owner_byte[idx + k] = (uint8_t)(cls + 1);     /* kfree's route (obj.h) */
+        pg->owner_byte[idx + k] = (uint8_t)SMP_SLOT_KEY(cls);   /* kfree's route (obj.h) */
     }
     struct smp_page *d = &pg->pages[idx];
     d->owner_u32 = 0;
