@@ -158,6 +158,9 @@ static void kfree_mid_object(void *a) { (void)a; char *p = kalloc(64); kfree(p +
 static void kfree_mid_page_block(void *a) { (void)a; char *p = kalloc(20000); kfree(p + 4096); }
 static void kfree_mid_page(void *a) { (void)a; char *p = kalloc(8192); kfree(p + 100); }
 static void kfree_free_page(void *a) { (void)a; char *p = kalloc(4096); kfree(p); pmm_drain(); kfree(p); }
+/* Freed twice in a row: the first free left the block in this CPU's page
+ * cache (4 KiB) or in the zone (256 KiB, above the cached orders). */
+static void kfree_block_twice(void *a) { char *p = kalloc((size_t)(uintptr_t)a); kfree(p); kfree(p); }
 
 TEST(bad_kfree_panics_with_address_and_reason)
 {
@@ -172,6 +175,10 @@ TEST(bad_kfree_panics_with_address_and_reason)
     CHECK(expect_panic(kfree_mid_page_block, NULL, "not the start of a block"), "tail page");
     CHECK(expect_panic(kfree_mid_page, NULL, "not at the start of its block"), "inside first page");
     CHECK(expect_panic(kfree_free_page, NULL, "not allocated"), "double free of a page");
+    CHECK(expect_panic(kfree_block_twice, (void *)(uintptr_t)4096, "block is not allocated (double free?)"),
+          "4 KiB block freed twice, the first still in the page cache");
+    CHECK(expect_panic(kfree_block_twice, (void *)(uintptr_t)(256 << 10), "not allocated (double free?)"),
+          "256 KiB block freed twice");
     teardown();
 }
 
