@@ -132,7 +132,7 @@ static __attribute__((noinline)) void kfree_block(struct smp_pmm *m, void *p)
  * set to its page's owner byte, the class's slot key: obj.h), else it is a
  * page block or anything kfree_other judges.  One bounds test, one byte of
  * the dense owner array, one AND (kfree_mask is all ones but at the keys). */
-static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, unsigned *key)
+static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, size_t *key)
 {
     if (__builtin_expect(!smp_pg_contains(&m->pg, addr), 0))
         return false;
@@ -143,7 +143,7 @@ static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, unsigne
 void SMP_UNCHECKED(smp_kfree)(void *p)
 {
     struct smp_pmm *m = smp_pmm_live;
-    unsigned key;
+    size_t key;
     if (__builtin_expect(small_object(m, (uintptr_t)p, &key), 1))
         smp_obj_free(&m->obj, key, p);
     else
@@ -153,7 +153,7 @@ void SMP_UNCHECKED(smp_kfree)(void *p)
 #ifndef SMP_CHECKED
 size_t smp_kalloc_small_size(const void *p)
 {
-    unsigned key;
+    size_t key;
     return small_object(smp_pmm_live, (uintptr_t)p, &key) ? smp_class_size(SMP_KEY_CLASS(key)) : 0;
 }
 #else
