@@ -43,13 +43,19 @@ void smp_port_irq_push(void);
 void smp_port_irq_pop(void);
 #endif
 
-/* Optional: smp_port_irq_push followed by smp_port_cpu_id, as one hook, for
- * ports where one lookup serves both (the hosted port reads one
- * thread-local).  A port that provides it defines SMP_PORT_HAS_PUSH_CPU;
- * the core then calls it on its fast paths:
- *     int smp_port_irq_push_cpu(void);
- * It may read the id before pushing only where nothing can move the
- * caller to another CPU between the two. */
+/* Optional, for ports where one lookup serves a push, the CPU id and the
+ * matching pop (the hosted port reads one thread-local pointer): a port
+ * that defines SMP_PORT_HAS_PUSH_TOKEN provides (inline, through
+ * SMP_PORT_INLINE) a type smp_port_token and
+ *     smp_port_token smp_port_irq_push_token(int *cpu);
+ *     void smp_port_irq_pop_token(smp_port_token token);
+ * The first is smp_port_irq_push followed by smp_port_cpu_id (stored in
+ * *cpu); it may read the id before pushing only where nothing can move the
+ * caller to another CPU between the two.  The second is smp_port_irq_pop,
+ * given what the push returned.  The core's fast paths use them, keeping
+ * the token in a register between the two; every other path still calls
+ * smp_port_irq_push/pop, and a token pop may undo a plain push and the
+ * reverse. */
 
 /* Optional: who is running -- a thread or process identity, nonzero and
  * unique among the running ones -- so that releasing a sleep lock (brelse)

@@ -93,9 +93,8 @@ static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
                      : "memory", "cc", SMP_HOSTED_VEC_CLOBBERS);
 }
 
-static inline void smp_port_irq_pop(void)
+static inline void smp_hosted_pop(struct smp_hosted_vcpu *v)
 {
-    struct smp_hosted_vcpu *v = smp_hosted_self;
     __asm__ volatile("subl $1, %[noff]\n\t"
                      "js 2f\n"
                      ".pushsection .text.unlikely,\"ax\",@progbits\n"
@@ -122,9 +121,8 @@ static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
 #endif
 }
 
-static inline void smp_port_irq_pop(void)
+static inline void smp_hosted_pop(struct smp_hosted_vcpu *v)
 {
-    struct smp_hosted_vcpu *v = smp_hosted_self;
     int n = atomic_load_explicit(&v->noff, memory_order_relaxed);
     if (__builtin_expect(n <= 0, 0))
         smp_hosted_pop_underflow();
@@ -133,17 +131,28 @@ static inline void smp_port_irq_pop(void)
 #endif
 
 static inline void smp_port_irq_push(void) { smp_hosted_push(smp_hosted_self); }
+static inline void smp_port_irq_pop(void) { smp_hosted_pop(smp_hosted_self); }
 
-/* Push and say which CPU (port.h): one thread-local read serves both, and
- * the id may be read first because a thread changes its vCPU only itself,
- * outside every section. */
-#define SMP_PORT_HAS_PUSH_CPU 1
-static inline int smp_port_irq_push_cpu(void)
+/* Push, say which CPU, and hand the record to the pop (port.h): one
+ * thread-local read serves all three, where a pop of its own would read it
+ * again after the push's memory clobber.  The id may be read first because
+ * a thread changes its vCPU only itself, outside every section; and the
+ * record the pop decrements is the one the push incremented, because a
+ * thread switches records only outside sections or inside a cross-call,
+ * which switches back before it returns (port.c). */
+#define SMP_PORT_HAS_PUSH_TOKEN 1
+typedef struct smp_hosted_vcpu *smp_port_token;
+static inline smp_port_token smp_port_irq_push_token(int *cpu)
 {
     struct smp_hosted_vcpu *v = smp_hosted_self;
-    int cpu = v->cpu;
+    *cpu = v->cpu;
     smp_hosted_push(v);
-    return cpu;
+    return v;
+}
+
+static inline void smp_port_irq_pop_token(smp_port_token v)
+{
+    smp_hosted_pop(v);
 }
 
 #endif

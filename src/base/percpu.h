@@ -66,29 +66,41 @@ SMP_FAST bool smp_cpu_unknown(int cpu, int ncpu)
     return (unsigned)cpu >= (unsigned)ncpu;
 }
 
-/* Enter this CPU's section on a fast path; returns the CPU id (stable until
- * exit), not yet checked: the caller folds smp_cpu_unknown into the test
- * that sends it to its slow path, and the slow path tells.  (A panic call
- * here would cost every fast path a stack frame.) */
-SMP_FAST int smp_section_enter_fast(void)
+/* A fast path's section: the CPU id (stable until exit) and, where the
+ * port offers one (SMP_PORT_HAS_PUSH_TOKEN, port.h), what its pop takes
+ * back, so the exit need not look up again what the entry just found. */
+struct smp_fast_section {
+    int cpu;
+#ifdef SMP_PORT_HAS_PUSH_TOKEN
+    smp_port_token token;
+#endif
+};
+
+/* Enter this CPU's section on a fast path.  The CPU id is not yet checked:
+ * the caller folds smp_cpu_unknown into the test that sends it to its slow
+ * path, and the slow path tells.  (A panic call here would cost every fast
+ * path a stack frame.)  Leave with smp_section_exit_fast, or, from the
+ * slow path it tail-calls, with smp_section_exit(cpu). */
+SMP_FAST struct smp_fast_section smp_section_enter_fast(void)
 {
-#ifdef SMP_PORT_HAS_PUSH_CPU
-    int cpu = smp_port_irq_push_cpu();
+    struct smp_fast_section s;
+#ifdef SMP_PORT_HAS_PUSH_TOKEN
+    s.token = smp_port_irq_push_token(&s.cpu);
 #else
     smp_port_irq_push();
-    int cpu = smp_port_cpu_id();
+    s.cpu = smp_port_cpu_id();
 #endif
 #ifdef SMP_PERCPU_LOCKED
-    if (__builtin_expect(!smp_cpu_unknown(cpu, smp_percpu.ncpu), 1))
-        smp_lock_take_local(&smp_percpu.gate[cpu].lock);
+    if (__builtin_expect(!smp_cpu_unknown(s.cpu, smp_percpu.ncpu), 1))
+        smp_lock_take_local(&smp_percpu.gate[s.cpu].lock);
 #endif
-    return cpu;
+    return s;
 }
 
 /* Enter this CPU's section; returns the CPU id (stable until exit). */
 SMP_FAST int smp_section_enter(void)
 {
-    int cpu = smp_section_enter_fast();
+    int cpu = smp_section_enter_fast().cpu;
     if (__builtin_expect(smp_cpu_unknown(cpu, smp_percpu.ncpu), 0))
         smp_bad_cpu();
     return cpu;
@@ -108,6 +120,19 @@ SMP_FAST void smp_section_exit(int cpu)
     (void)cpu;
 #endif
     smp_port_irq_pop();
+}
+
+SMP_FAST void smp_section_exit_fast(struct smp_fast_section s)
+{
+#ifdef SMP_PERCPU_LOCKED
+    smp_lock_release_local(&smp_percpu.gate[s.cpu].lock);
+#endif
+#ifdef SMP_PORT_HAS_PUSH_TOKEN
+    smp_port_irq_pop_token(s.token);
+#else
+    (void)s;
+    smp_port_irq_pop();
+#endif
 }
 
 /* Run fn(cpu, arg) with exclusive access to cpu's caches, and wait for it.

@@ -14,7 +14,8 @@
  * slab (the caller may reclaim from above and retry). */
 SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
 {
-    int cpu = smp_section_enter_fast();
+    struct smp_fast_section sec = smp_section_enter_fast();
+    int cpu = sec.cpu;
     struct smp_mag_slot *s;
     void *p;
     /* One test, one slow call: an unknown CPU id (also: not initialised),
@@ -34,7 +35,7 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
     s->head = next;
     s->last = p;
     s->count--;
-    smp_section_exit(cpu);
+    smp_section_exit_fast(sec);
     return p;
 }
 
@@ -43,7 +44,8 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
  * a remote free costs what a local one does. */
 SMP_FAST void smp_obj_free(struct smp_objs *o, size_t key, void *p)
 {
-    int cpu = smp_section_enter_fast();
+    struct smp_fast_section sec = smp_section_enter_fast();
+    int cpu = sec.cpu;
     struct smp_mag_slot *s;
     /* Slow: an unknown CPU id, a full magazine, or p freed again on top of it. */
     if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
@@ -54,7 +56,7 @@ SMP_FAST void smp_obj_free(struct smp_objs *o, size_t key, void *p)
     smp_link_set(o, p, s->head);
     s->head = p;
     s->count++;
-    smp_section_exit(cpu);
+    smp_section_exit_fast(sec);
 }
 
 #endif

@@ -26,19 +26,20 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
 {
     if (order >= SMP_PCP_ORDERS)
         return smp_pg_alloc_large(pg, order);
-    int cpu = smp_section_enter_fast();
+    struct smp_fast_section sec = smp_section_enter_fast();
+    int cpu = sec.cpu;
     struct smp_pcp_ring *r;
     uint32_t top;
     /* Slow: an unknown CPU id (also: not initialised), or an empty ring. */
     if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) ||
-                         (r = &pg->pcp[cpu].ring[order], top = smp_ring_load(&r->top),
+                         (r = &pg->pcp[(unsigned)cpu].ring[order], top = smp_ring_load(&r->top),
                           top == smp_ring_load(&r->bottom)), 0))
         return smp_pcp_alloc_slow(pg, cpu, order);
     top--;
     uint32_t idx = r->slots[top & r->mask];
     atomic_store_explicit(&r->top, top, memory_order_relaxed);
     smp_set_state(&pg->pages[idx], PG_ALLOC);
-    smp_section_exit(cpu);
+    smp_section_exit_fast(sec);
     return (void *)smp_page_addr(pg, idx);
 }
 
@@ -57,13 +58,14 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
     }
     uint32_t idx = smp_page_index(pg, addr);
     struct smp_page *d = &pg->pages[idx];
-    int cpu = smp_section_enter_fast();
+    struct smp_fast_section sec = smp_section_enter_fast();
+    int cpu = sec.cpu;
     struct smp_pcp_ring *r;
     uint32_t top;
     /* One test, one slow call: an unknown CPU id, a block that is not an
      * allocated head of this order, or a full ring. */
     if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) || smp_state(d) != PG_ALLOC || d->order != order ||
-                         (r = &pg->pcp[cpu].ring[order], top = smp_ring_load(&r->top),
+                         (r = &pg->pcp[(unsigned)cpu].ring[order], top = smp_ring_load(&r->top),
                           (int32_t)(top - r->full_top) >= 0), 0)) {
         smp_pcp_free_slow(pg, cpu, idx, order);
         return;
@@ -71,7 +73,7 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
     r->slots[top & r->mask] = idx;
     atomic_store_explicit(&r->top, top + 1, memory_order_relaxed);
     smp_set_state(d, PG_PCP);
-    smp_section_exit(cpu);
+    smp_section_exit_fast(sec);
 }
 
 #endif
