@@ -28,8 +28,8 @@ static struct smp_hosted_vcpu vcpus[SMP_MAX_CPUS];
 static pthread_mutex_t xmu[SMP_MAX_CPUS];     /* serialises cross-calls to a CPU */
 static pthread_once_t xcall_once = PTHREAD_ONCE_INIT;
 
-_Thread_local struct smp_hosted_vcpu *smp_hosted_self = &vcpus[0];
-_Thread_local int smp_hosted_cpu;
+_Thread_local struct smp_hosted_vcpu *smp_hosted_self SMP_HOSTED_TLS = &vcpus[0];
+_Thread_local int smp_hosted_cpu SMP_HOSTED_TLS;
 /* This thread's private record while it runs a cross-called function. */
 static _Thread_local struct smp_hosted_vcpu acting;
 

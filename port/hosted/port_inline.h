@@ -37,8 +37,12 @@ struct smp_hosted_vcpu {
 
 /* The record this thread's pushes count in: its CPU's, or a private one
  * while the thread runs a cross-called function for another CPU. */
-extern _Thread_local struct smp_hosted_vcpu *smp_hosted_self;
-extern _Thread_local int smp_hosted_cpu;
+/* local-exec: the hosted port links into executables (tests, benchmarks,
+ * the demo), never into a shared object, so a thread-local is one
+ * %fs-relative load, where initial-exec would first load its offset. */
+#define SMP_HOSTED_TLS __attribute__((tls_model("local-exec")))
+extern _Thread_local struct smp_hosted_vcpu *smp_hosted_self SMP_HOSTED_TLS;
+extern _Thread_local int smp_hosted_cpu SMP_HOSTED_TLS;
 /* The push's rare slow path (wait.c): this vCPU is held by a cross-call.
  * At depth 1 (the outermost push) it publishes depth 0, waits for the
  * release and publishes 1 again; nested, it returns at once (the asker is

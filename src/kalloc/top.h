@@ -32,9 +32,10 @@ struct smp_quarantine {
 struct smp_pmm {
     struct smp_pages pg;             /* first: kfree reads base, span, pages */
     struct smp_objs obj;
-    /* kfree's alignment test by owner tag (obj.h): entry 0 (no slab) is all
-     * ones, entry cls + 1 is the class size - 1, so one AND rejects both a
-     * pointer into no slab and one off a class boundary. */
+    /* kfree's alignment test by owner byte: at a class's slot key
+     * (SMP_SLOT_KEY, obj.h) the class size - 1, all ones elsewhere (0: no
+     * slab), so one AND rejects both a pointer into no slab and one off a
+     * class boundary. */
     uintptr_t kfree_mask[256];
 #ifdef SMP_CHECKED
     struct smp_quarantine quarantine;

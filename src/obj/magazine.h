@@ -23,7 +23,7 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
      * off the class's alignment: check, struct smp_mag_slot); the slow
      * path tells which. */
     if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
-                         (s = smp_slot(&o->cpu[(unsigned)cpu], key), p = s->head,
+                         (s = smp_slot(o->cpu_at[(unsigned)cpu], key), p = s->head,
                           ((uintptr_t)p - o->base) & s->check), 0))
         return smp_obj_alloc_slow(o, cpu, SMP_KEY_CLASS(key));
     void *next = smp_link_get(o, p);
@@ -49,7 +49,7 @@ SMP_FAST void smp_obj_free(struct smp_objs *o, size_t key, void *p)
     struct smp_mag_slot *s;
     /* Slow: an unknown CPU id, a full magazine, or p freed again on top of it. */
     if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
-                         (s = smp_slot(&o->cpu[(unsigned)cpu], key), s->count >= s->cap || p == s->head), 0)) {
+                         (s = smp_slot(o->cpu_at[(unsigned)cpu], key), s->count >= s->cap || p == s->head), 0)) {
         smp_obj_free_slow(o, cpu, SMP_KEY_CLASS(key), p);
         return;
     }

@@ -45,7 +45,7 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
         o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
     }
     for (int cpu = 0; cpu < ncpu; cpu++) {
-        struct smp_obj_cpu *c = &o->cpu[cpu];
+        struct smp_obj_cpu *c = o->cpu_at[cpu] = &o->cpu[cpu];
         c->slot[0] = (struct smp_mag_slot){ .check = ~(uintptr_t)0 };   /* no class: always slow */
         for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
             c->previous[cls] = (struct smp_mag){ 0, 0 };

@@ -133,6 +133,9 @@ struct smp_pages {
      * top (the page layer does not know what lies above it). */
     void *(*pressure)(struct smp_pages *pg, unsigned order);
     struct smp_zone zone;
+    /* &pcp[cpu] for cpu < ncpu: a fast path finds its CPU's cache with one
+     * load after its cpu < ncpu test, instead of a multiply and an add. */
+    struct smp_pcp *pcp_at[SMP_MAX_CPUS];
 };
 
 static inline uintptr_t smp_page_addr(const struct smp_pages *pg, uint32_t idx)

@@ -32,7 +32,7 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
     uint32_t top;
     /* Slow: an unknown CPU id (also: not initialised), or an empty ring. */
     if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) ||
-                         (r = &pg->pcp[(unsigned)cpu].ring[order], top = smp_ring_load(&r->top),
+                         (r = &pg->pcp_at[(unsigned)cpu]->ring[order], top = smp_ring_load(&r->top),
                           top == smp_ring_load(&r->bottom)), 0))
         return smp_pcp_alloc_slow(pg, cpu, order);
     top--;
@@ -65,7 +65,7 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
     /* One test, one slow call: an unknown CPU id, a block that is not an
      * allocated head of this order, or a full ring. */
     if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) || smp_state(d) != PG_ALLOC || d->order != order ||
-                         (r = &pg->pcp[(unsigned)cpu].ring[order], top = smp_ring_load(&r->top),
+                         (r = &pg->pcp_at[(unsigned)cpu]->ring[order], top = smp_ring_load(&r->top),
                           (int32_t)(top - r->full_top) >= 0), 0)) {
         smp_pcp_free_slow(pg, cpu, idx, order);
         return;
