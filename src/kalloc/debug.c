@@ -47,14 +47,15 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     if (f >= SMP_DBG_MAG_HEAD && k >= SMP_KALLOC_CLASSES)
         bad("size class out of range");
     struct smp_page *d = &pg->pages[i < pg->npages ? i : 0];
+    struct smp_page_head *h = smp_head(pg, i < pg->npages ? i : 0);
     struct smp_pcp_ring *r = &pg->pcp[cpu].ring[k < SMP_PCP_ORDERS ? k : 0];
     unsigned cls = k < SMP_KALLOC_CLASSES ? k : 0;
     struct smp_obj_cpu *c = &o->cpu[cpu];
     struct smp_depot *dep = &o->depot[cls];
     struct smp_slab_class *sc = &o->slab[cls];
     switch (f) {
-    case SMP_DBG_PAGE_STATE:      return (struct slot){ &d->state, U8_ATOMIC, 0 };
-    case SMP_DBG_PAGE_ORDER:      return (struct slot){ &d->order, U8, 0 };
+    case SMP_DBG_PAGE_STATE:      return (struct slot){ &h->state, U8_ATOMIC, 0 };
+    case SMP_DBG_PAGE_ORDER:      return (struct slot){ &h->order, U8, 0 };
     case SMP_DBG_PAGE_OWNER_TAG:  return (struct slot){ &d->owner_tag, U16, 0 };
     case SMP_DBG_PAGE_NEXT:       return (struct slot){ &d->next, U32, 0 };
     case SMP_DBG_PAGE_PREV:       return (struct slot){ &d->prev, U32, 0 };

@@ -75,18 +75,18 @@ static __attribute__((noinline)) int classify(struct smp_pmm *m, void *p, unsign
             smp_panic_at_nums(who, addr, "not at a block start of its class (size ", size, 0, 0, ")");
         return (int)cls;
     }
-    switch (smp_state(d)) {
+    switch (smp_state(smp_head(pg, idx))) {
     case PG_ALLOC:
         if (addr & (SMP_PAGE_SIZE - 1))
             smp_panic_at(who, addr, "not at the start of its block (a page block)");
-        *order = d->order;
+        *order = smp_head(pg, idx)->order;
         return -1;
     case PG_BUDDY:
     case PG_PCP:
         smp_panic_at(who, addr, "block is not allocated (double free?)");
     case PG_TAIL: {
         uint32_t b = smp_pg_block_head(pg, idx, pg->max_order);
-        unsigned st = b == SMP_NIL ? PG_TAIL : smp_state(&pg->pages[b]);
+        unsigned st = b == SMP_NIL ? PG_TAIL : smp_state(smp_head(pg, b));
         smp_panic_at(who, addr, st == PG_BUDDY || st == PG_PCP
             ? "inside a free block: not allocated (double free?)"
             : "not the start of a block (inside a larger block)");
@@ -111,17 +111,19 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
 }
 
 /* kfree of what is not a small object, in the common case a page block
- * (kalloc above 2 KiB): the head's descriptor says so and gives the order,
- * and smp_pg_free's own tests take it to this CPU's page cache.  A leaf
- * like kfree; anything else (NULL, not initialised: span 0, a bad
+ * (kalloc above 2 KiB): no slab's owner byte on its page, and its head
+ * (page.h) says allocated and gives the order; smp_pg_free's own tests
+ * then take it to this CPU's page cache.  Two dense arrays, no descriptor.
+ * A leaf like kfree; anything else (NULL, not initialised: span 0, a bad
  * pointer) goes to kfree_other. */
 static __attribute__((noinline)) void kfree_block(struct smp_pmm *m, void *p)
 {
     uintptr_t addr = (uintptr_t)p;
     if (__builtin_expect(smp_pg_contains(&m->pg, addr) && !(addr & (SMP_PAGE_SIZE - 1)), 1)) {
-        struct smp_page *d = &m->pg.pages[smp_page_index(&m->pg, addr)];
-        if (__builtin_expect(!d->owner_tag && smp_state(d) == PG_ALLOC, 1)) {
-            smp_pg_free(&m->pg, p, d->order);
+        uint32_t idx = smp_page_index(&m->pg, addr);
+        struct smp_page_head *h = smp_head(&m->pg, idx);
+        if (__builtin_expect(!m->pg.owner_byte[idx] && smp_state(h) == PG_ALLOC, 1)) {
+            smp_pg_free(&m->pg, p, h->order);
             return;
         }
     }

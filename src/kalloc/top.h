@@ -6,7 +6,7 @@
  *
  * Region layout (all inside [start, end)):
  *   [struct smp_pmm][gates*][object caches per CPU][page caches per CPU]
- *   [page descriptors][managed pages ...]
+ *   [page descriptors][page heads][owner bytes][managed pages ...]
  * (* locked mode only).  Every per-CPU array is sized by the ncpu given.
  *
  * Lock order (the whole allocator; each file repeats its part):

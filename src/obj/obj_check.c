@@ -71,7 +71,7 @@ int smp_slab_check_one(struct smp_objs *o, uint32_t idx, struct smp_obj_census *
         return smp_check_fail(pg, idx, "slab head's owner tag corrupt");
     unsigned cls = SMP_TAG_CLASS(tag);
     struct smp_slab_class *c = &o->slab[cls];
-    if (d->order != c->order)
+    if (smp_head(pg, idx)->order != c->order)
         return smp_check_fail(pg, idx, "slab order does not match its class");
     for (uint32_t k = 1; k < (1U << c->order); k++)
         if (pg->pages[idx + k].owner_tag != (uint16_t)((cls + 1) | (k << 8)))
@@ -110,7 +110,7 @@ static int check_list(struct smp_objs *o, struct smp_slab_class *c, unsigned cls
         if (i >= pg->npages)
             return smp_check_fail(pg, prev, "slab list link points outside the region");
         struct smp_page *d = &pg->pages[i];
-        if (smp_state(d) != PG_OWNED || d->owner_tag != cls + 1 || list_of(d) != tag)
+        if (smp_state(smp_head(pg, i)) != PG_OWNED || d->owner_tag != cls + 1 || list_of(d) != tag)
             return smp_check_fail(pg, i, "slab list holds a block that is not a slab of this class");
         if (d->prev != prev)
             return smp_check_fail(pg, i, "slab list back link broken");

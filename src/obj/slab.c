@@ -68,7 +68,7 @@ uint32_t smp_slab_head(const struct smp_objs *o, uintptr_t addr)
     if (!tag)
         return SMP_NIL;
     uint32_t h = idx - SMP_TAG_OFFSET(tag);
-    return smp_state(&pg->pages[h]) == PG_OWNED ? h : SMP_NIL;
+    return smp_state(smp_head(pg, h)) == PG_OWNED ? h : SMP_NIL;
 }
 
 int smp_slab_never_used(const struct smp_objs *o, uintptr_t addr)

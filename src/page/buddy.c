@@ -18,8 +18,8 @@ static void list_push(struct smp_pages *m, unsigned order, uint32_t idx)
 {
     struct smp_page *pg = &m->pages[idx];
     uint32_t old = m->zone.free_head[order];
-    smp_set_state(pg, PG_BUDDY);
-    pg->order = (uint8_t)order;
+    smp_set_state(smp_head(m, idx), PG_BUDDY);
+    smp_head(m, idx)->order = (uint8_t)order;
     pg->prev = SMP_NIL;
     pg->next = old;
     if (old != SMP_NIL)
@@ -95,8 +95,8 @@ uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
         o--;
         list_push(m, o, idx + (1U << o));
     }
-    m->pages[idx].order = (uint8_t)order;
-    smp_set_state(&m->pages[idx], PG_ALLOC);  /* the caller re-labels it if needed */
+    smp_head(m, idx)->order = (uint8_t)order;
+    smp_set_state(smp_head(m, idx), PG_ALLOC);  /* the caller re-labels it if needed */
     add_free_pages(m, -(1L << order));
     return idx;
 }
@@ -111,13 +111,13 @@ void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
         if (bud_pfn < lo || bud_pfn + (1ULL << order) > hi)
             break;
         uint32_t bud = (uint32_t)(bud_pfn - lo);
-        struct smp_page *bp = &m->pages[bud];
+        struct smp_page_head *bp = smp_head(m, bud);
         if (smp_state(bp) != PG_BUDDY || bp->order != order)
             break;
         list_remove(m, order, bud);
         /* The higher of the two heads becomes a tail of the merged block. */
         if (bud < idx) {
-            smp_set_state(&m->pages[idx], PG_TAIL);
+            smp_set_state(smp_head(m, idx), PG_TAIL);
             idx = bud;
         } else {
             smp_set_state(bp, PG_TAIL);
@@ -142,9 +142,9 @@ int smp_buddy_check_locked(struct smp_pages *m, size_t nheads_seen)
             struct smp_page *pg = &m->pages[i];
             if (o > m->max_order)
                 return smp_check_fail(m, i, "block on a free list above max order");
-            if (smp_state(pg) != PG_BUDDY)
+            if (smp_state(smp_head(m, i)) != PG_BUDDY)
                 return smp_check_fail(m, i, "block on a buddy free list is not marked free");
-            if (pg->order != o)
+            if (smp_head(m, i)->order != o)
                 return smp_check_fail(m, i, "block on the wrong order's free list");
             if (pg->prev != prev)
                 return smp_check_fail(m, i, "buddy free list back link broken");

@@ -30,21 +30,23 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     end &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
     if (pcp < start || desc < pcp || desc >= end)
         return SMP_ERANGE;
-    /* Largest n with [descriptors for n pages][owner bytes for n pages]
-     * [n pages] fitting in [desc, end). */
-    uint64_t n = (end - desc) / (SMP_PAGE_SIZE + sizeof(struct smp_page) + 1);
-    while (n && align_up(desc + n * (sizeof(struct smp_page) + 1), SMP_PAGE_SIZE) + n * SMP_PAGE_SIZE > end)
+    /* Largest n with [descriptors for n pages][heads for n pages][owner
+     * bytes for n pages][n pages] fitting in [desc, end). */
+    const size_t per_page = sizeof(struct smp_page) + sizeof(struct smp_page_head) + 1;
+    uint64_t n = (end - desc) / (SMP_PAGE_SIZE + per_page);
+    while (n && align_up(desc + n * per_page, SMP_PAGE_SIZE) + n * SMP_PAGE_SIZE > end)
         n--;
     if (n < SMP_PG_MIN_PAGES || n >= SMP_NIL)
         return SMP_ERANGE;
     pg->pcp = (struct smp_pcp *)pcp;
     pg->pcp_slots = (uint32_t *)slots;
     pg->pages = (struct smp_page *)desc;
-    pg->owner_byte = (uint8_t *)(desc + n * sizeof(struct smp_page));
+    pg->head = (struct smp_page_head *)(desc + n * sizeof(struct smp_page));
+    pg->owner_byte = (uint8_t *)(pg->head + n);
     if (!zeroed)                /* all PG_TAIL, owner 0 (bytes rounded up to words) */
-        zero_words(pg->pages, align_up(n * (sizeof(struct smp_page) + 1), 8));
+        zero_words(pg->pages, align_up(n * per_page, 8));
     pg->npages = (uint32_t)n;
-    pg->base = align_up(desc + n * (sizeof(struct smp_page) + 1), SMP_PAGE_SIZE);
+    pg->base = align_up(desc + n * per_page, SMP_PAGE_SIZE);
     pg->span = (uintptr_t)n << SMP_PAGE_SHIFT;
     pg->base_pfn = pg->base >> SMP_PAGE_SHIFT;
     pg->ncpu = ncpu;
@@ -62,7 +64,7 @@ uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned ma
         uint64_t h = pfn & ~((1ULL << k) - 1);
         if (h < pg->base_pfn)
             break;
-        const struct smp_page *d = &pg->pages[h - pg->base_pfn];
+        const struct smp_page_head *d = smp_head(pg, (uint32_t)(h - pg->base_pfn));
         if (smp_state(d) != PG_TAIL)
             return d->order >= k ? (uint32_t)(h - pg->base_pfn) : SMP_NIL;
     }
@@ -100,7 +102,7 @@ void *smp_pg_alloc_large(struct smp_pages *pg, unsigned order)
 
 void smp_pg_validate_free(struct smp_pages *pg, uint32_t idx, unsigned order, const char *who)
 {
-    struct smp_page *d = &pg->pages[idx];
+    struct smp_page_head *d = smp_head(pg, idx);
     uintptr_t addr = smp_page_addr(pg, idx);
     switch (smp_state(d)) {
     case PG_ALLOC:
@@ -142,12 +144,12 @@ void smp_pg_free_large(struct smp_pages *pg, void *p, unsigned order)
 
 void smp_pg_own(struct smp_pages *pg, void *block)
 {
-    smp_set_state(&pg->pages[smp_page_index(pg, (uintptr_t)block)], PG_OWNED);
+    smp_set_state(smp_head(pg, smp_page_index(pg, (uintptr_t)block)), PG_OWNED);
 }
 
 void smp_pg_disown(struct smp_pages *pg, void *block)
 {
-    smp_set_state(&pg->pages[smp_page_index(pg, (uintptr_t)block)], PG_ALLOC);
+    smp_set_state(smp_head(pg, smp_page_index(pg, (uintptr_t)block)), PG_ALLOC);
 }
 
 size_t smp_pg_free_pages(const struct smp_pages *pg)
@@ -183,7 +185,7 @@ static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint3
 {
     uint32_t i = 0;
     while (i < pg->npages) {
-        struct smp_page *d = &pg->pages[i];
+        struct smp_page_head *d = smp_head(pg, i);
         unsigned o = d->order, st = smp_state(d);
         if (st == PG_TAIL)
             return smp_check_fail(pg, i, "page belongs to no block");
@@ -196,7 +198,7 @@ static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint3
         if ((uint64_t)i + (1ULL << o) > pg->npages)
             return smp_check_fail(pg, i, "block runs past the end of the region");
         for (uint32_t j = 1; j < (1U << o); j++)
-            if (smp_state(&pg->pages[i + j]) != PG_TAIL)
+            if (smp_state(smp_head(pg, i + j)) != PG_TAIL)
                 return smp_check_fail(pg, i + j, "page claimed by two blocks");
         if (st != PG_OWNED)
             for (uint32_t j = 0; j < (1U << o); j++) {
@@ -211,7 +213,7 @@ static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint3
             uint64_t bud = (pg->base_pfn + i) ^ (1ULL << o);
             if (o < pg->max_order && bud >= pg->base_pfn &&
                 bud + (1ULL << o) <= pg->base_pfn + pg->npages) {
-                struct smp_page *bp = &pg->pages[bud - pg->base_pfn];
+                struct smp_page_head *bp = smp_head(pg, (uint32_t)(bud - pg->base_pfn));
                 if (smp_state(bp) == PG_BUDDY && bp->order == o)
                     return smp_check_fail(pg, i, "free buddies not coalesced");
             }

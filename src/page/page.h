@@ -9,12 +9,12 @@
  *   pfn         absolute page frame number: address >> SMP_PAGE_SHIFT;
  *               pfn = base_pfn + index.  Buddy alignment is by pfn, so a
  *               block of order k starts at an address aligned to 4096 << k.
- *   head        the first page of a block; its descriptor says what the
+ *   head        the first page of a block; its smp_page_head says what the
  *               block is.  Every other page of the block is PG_TAIL.
  *
  * Invariant (smp_pg_check_frozen): walking indices from 0, every
- * descriptor reached is a head with a valid, pfn-aligned order whose block
- * fits in the region, and the 2^order - 1 descriptors after it are TAIL.
+ * page reached is a head with a valid, pfn-aligned order whose block fits
+ * in the region, and the 2^order - 1 pages after it are TAIL.
  * So every page belongs to exactly one block, and each block is in exactly
  * one place: the buddy (BUDDY), a CPU cache (PCP), a caller (ALLOC) or a
  * client layer (OWNED).  And: free pages (BUDDY + PCP) + held pages (ALLOC
@@ -35,23 +35,23 @@
 #define SMP_CACHELINE 64
 
 enum smp_page_state {
-    PG_TAIL = 0,   /* not a block head (zeroed descriptors start here) */
+    PG_TAIL = 0,   /* not a block head (zeroed heads start here) */
     PG_BUDDY,      /* head of a free block on zone.free_head[order]; zone lock */
     PG_PCP,        /* head of a block in a CPU cache ring; that CPU's section */
     PG_ALLOC,      /* head of a block held by a caller */
     PG_OWNED,      /* head of a block a client layer keeps (slabs) */
 };
 
-/* One per managed page: 32 bytes, 0.78% of the region. */
+/* One per managed page: 32 bytes, 0.78% of the region.  What a block is
+ * (state, order) lives apart, in struct smp_page_head. */
 struct smp_page {
     uint32_t next, prev;    /* buddy free-list links; the owner's while PG_OWNED */
-    _Atomic uint8_t state;  /* enum smp_page_state: use smp_state/smp_set_state */
-    uint8_t order;          /* block order, valid on heads */
     /* The owner's words: this layer never reads them, except that owner_tag
      * must be 0 on every page it hands out (owners clear it before they
      * give a block back).  An owner may set owner_tag on every page of its
      * block, tails included, so one descriptor read tells what a pointer is. */
     uint16_t owner_tag;
+    uint16_t spare;
     uint32_t owner_u32;
     void *owner_ptr;
     uint64_t owner_u64;
@@ -59,19 +59,30 @@ struct smp_page {
 _Static_assert(sizeof(struct smp_page) == 32 || (sizeof(void *) == 4 && sizeof(struct smp_page) <= 32),
                "page descriptor must stay 32 bytes (28 where pointers are 4)");
 
-/* A descriptor's state is written by whoever holds the block's place, but
- * the buddy peeks at a neighbour's state (is it a free buddy?) while its
+/* One per managed page, in a dense array beside the descriptors (smp_head):
+ * the block's state and order.  Dense because the page caches' fast paths
+ * read and write these two bytes on every alloc and free, and nothing
+ * else of the block: 32 pages share a line here, where a descriptor line
+ * holds two, so a free of a page allocated long ago finds its line in the
+ * cache far more often. */
+struct smp_page_head {
+    _Atomic uint8_t state;  /* enum smp_page_state: use smp_state/smp_set_state */
+    uint8_t order;          /* block order, valid on heads */
+};
+
+/* A head's state is written by whoever holds the block's place, but the
+ * buddy peeks at a neighbour's state (is it a free buddy?) while its
  * owning CPU may relabel it PCP <-> ALLOC.  The answer is right either way
  * (only the zone lock makes a block PG_BUDDY); relaxed atomics make the peek
  * defined, and compile to plain moves. */
-static inline unsigned smp_state(const struct smp_page *pg)
+static inline unsigned smp_state(const struct smp_page_head *h)
 {
-    return atomic_load_explicit(&pg->state, memory_order_relaxed);
+    return atomic_load_explicit(&h->state, memory_order_relaxed);
 }
 
-static inline void smp_set_state(struct smp_page *pg, unsigned s)
+static inline void smp_set_state(struct smp_page_head *h, unsigned s)
 {
-    atomic_store_explicit(&pg->state, (uint8_t)s, memory_order_relaxed);
+    atomic_store_explicit(&h->state, (uint8_t)s, memory_order_relaxed);
 }
 
 /* Per-CPU page cache: for each order below SMP_PCP_ORDERS, a ring of page
@@ -101,7 +112,8 @@ struct smp_pcp {
 };
 _Static_assert(sizeof(struct smp_pcp) == 256, "a CPU's page cache header: 256 bytes");
 
-/* The buddy zone.  lock protects free_head and every BUDDY descriptor. */
+/* The buddy zone.  lock protects free_head and every BUDDY block's
+ * descriptor and head. */
 struct smp_zone {
     _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
     uint32_t free_head[SMP_MAX_ORDER + 1];
@@ -119,6 +131,7 @@ struct smp_pages {
      * route) touches a line that 64 pages share and nobody writes, instead
      * of a descriptor whose owner words other CPUs keep writing. */
     uint8_t *owner_byte;
+    struct smp_page_head *head;      /* state and order of each page */
     struct smp_page *pages;
     struct smp_pcp *pcp;             /* ncpu caches, carved from the region */
     uint32_t *pcp_slots;             /* their rings' slots, SMP_PCP_SLOTS per CPU */
@@ -137,6 +150,11 @@ struct smp_pages {
      * load after its cpu < ncpu test, instead of a multiply and an add. */
     struct smp_pcp *pcp_at[SMP_MAX_CPUS];
 };
+
+static inline struct smp_page_head *smp_head(const struct smp_pages *pg, uint32_t idx)
+{
+    return &pg->head[idx];
+}
 
 static inline uintptr_t smp_page_addr(const struct smp_pages *pg, uint32_t idx)
 {
@@ -162,7 +180,8 @@ static inline bool smp_pg_contains(const struct smp_pages *pg, uintptr_t addr)
 uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned max_order);
 
 /* ---- setup (page.c) ------------------------------------------------------ */
-/* Carve [start, end) into the per-CPU caches, the descriptors and the pages.
+/* Carve [start, end) into the per-CPU caches, the descriptors, heads and
+ * owner bytes, and the pages.
  * zeroed: the caller knows the memory reads as zero (skip clearing the
  * descriptors).  0, or SMP_ERANGE when fewer than SMP_PG_MIN_PAGES fit. */
 #define SMP_PG_MIN_PAGES 64

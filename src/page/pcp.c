@@ -32,7 +32,7 @@ static uint32_t *slot(struct smp_pcp *c, unsigned o, uint32_t pos)
 /* The caller checked there is room. */
 static void push_top(struct smp_pages *pg, struct smp_pcp *c, unsigned o, uint32_t idx)
 {
-    struct smp_page *d = &pg->pages[idx];
+    struct smp_page_head *d = smp_head(pg, idx);
     smp_set_state(d, PG_PCP);
     d->order = (uint8_t)o;
     uint32_t top = top_of(c, o);
@@ -160,7 +160,7 @@ static void steal_from(int cpu, void *arg)
         uint32_t idx = pop_bottom(vc, s->order);
         if (idx == SMP_NIL)
             break;
-        smp_set_state(&s->pg->pages[idx], PG_ALLOC);
+        smp_set_state(smp_head(s->pg, idx), PG_ALLOC);
         s->got[s->n++] = idx;
     }
     if (s->n)
@@ -212,7 +212,7 @@ void *smp_pcp_alloc_slow(struct smp_pages *pg, int cpu, unsigned o)
         idx = pop_top(c, o);
     }
     if (idx != SMP_NIL)
-        smp_set_state(&pg->pages[idx], PG_ALLOC);
+        smp_set_state(smp_head(pg, idx), PG_ALLOC);
     smp_section_exit(cpu);
     if (idx == SMP_NIL)
         idx = steal(pg, cpu, o);
@@ -256,7 +256,7 @@ int smp_pcp_check_frozen(struct smp_pages *pg, size_t nheads_seen)
                 uint32_t i = *slot(c, o, pos);
                 if (i >= pg->npages)
                     return smp_check_fail(pg, SMP_NIL, "cpu cache holds an index outside the region");
-                struct smp_page *d = &pg->pages[i];
+                struct smp_page_head *d = smp_head(pg, i);
                 if (smp_state(d) != PG_PCP)
                     return smp_check_fail(pg, i, "block in a cpu cache is not marked cached");
                 if (d->order != o)

@@ -2,8 +2,8 @@
  * Per-CPU page caches: the page_alloc/page_free fast paths, inline (slow
  * paths in pcp.c).  A fast path is one section of this CPU (interrupts
  * pushed off; base/percpu.h) touching only this CPU's ring and the block's
- * descriptor: no lock, no atomic read-modify-write, no fence.  Every slow
- * case (empty or full ring, an uncached order, a bad free) is a tail call
+ * head (state and order, page.h): no lock, no atomic read-modify-write, no
+ * fence.  Every slow case (empty or full ring, an uncached order, a bad free) is a tail call
  * into pcp.c that finishes the operation, so the fast paths are leaves.
  */
 #ifndef SMPMEM_PCP_H
@@ -38,7 +38,7 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
     top--;
     uint32_t idx = r->slots[top & r->mask];
     atomic_store_explicit(&r->top, top, memory_order_relaxed);
-    smp_set_state(&pg->pages[idx], PG_ALLOC);
+    smp_set_state(smp_head(pg, idx), PG_ALLOC);
     smp_section_exit_fast(sec);
     return (void *)smp_page_addr(pg, idx);
 }
@@ -49,7 +49,7 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
 {
     uintptr_t addr = (uintptr_t)p;
     /* Page alignment is all this test needs: a page-aligned p whose
-     * descriptor (below) is an allocated head of this order is aligned to
+     * head (below) is an allocated block of this order is aligned to
      * the block, since buddy heads are aligned to their order. */
     if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
                          (addr & (SMP_PAGE_SIZE - 1)), 0)) {
@@ -57,14 +57,14 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
         return;
     }
     uint32_t idx = smp_page_index(pg, addr);
-    struct smp_page *d = &pg->pages[idx];
+    struct smp_page_head *h = smp_head(pg, idx);
     struct smp_fast_section sec = smp_section_enter_fast();
     int cpu = sec.cpu;
     struct smp_pcp_ring *r;
     uint32_t top;
     /* One test, one slow call: an unknown CPU id, a block that is not an
      * allocated head of this order, or a full ring. */
-    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) || smp_state(d) != PG_ALLOC || d->order != order ||
+    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) || smp_state(h) != PG_ALLOC || h->order != order ||
                          (r = &pg->pcp_at[(unsigned)cpu]->ring[order], top = smp_ring_load(&r->top),
                           (int32_t)(top - r->full_top) >= 0), 0)) {
         smp_pcp_free_slow(pg, cpu, idx, order);
@@ -72,7 +72,7 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
     }
     r->slots[top & r->mask] = idx;
     atomic_store_explicit(&r->top, top + 1, memory_order_relaxed);
-    smp_set_state(d, PG_PCP);
+    smp_set_state(h, PG_PCP);
     smp_section_exit_fast(sec);
 }
 
