@@ -35,12 +35,12 @@ struct smp_hosted_vcpu {
     int cpu;                          /* the CPU id of the thread counting here */
 };
 
-/* The record this thread's pushes count in: its CPU's, or a private one
- * while the thread runs a cross-called function for another CPU. */
 /* local-exec: the hosted port links into executables (tests, benchmarks,
  * the demo), never into a shared object, so a thread-local is one
  * %fs-relative load, where initial-exec would first load its offset. */
 #define SMP_HOSTED_TLS __attribute__((tls_model("local-exec")))
+/* The record this thread's pushes count in: its CPU's, or a private one
+ * while the thread runs a cross-called function for another CPU. */
 extern _Thread_local struct smp_hosted_vcpu *smp_hosted_self SMP_HOSTED_TLS;
 extern _Thread_local int smp_hosted_cpu SMP_HOSTED_TLS;
 /* The push's rare slow path (wait.c): this vCPU is held by a cross-call.

@@ -88,9 +88,11 @@ struct smp_mag_slot {
      * in the region's span rounded up to a power of two and is aligned to
      * the class size (base is page-aligned).  One AND stands for the empty
      * test (NULL is far below base), the bounds test and the alignment
-     * test; the rounding lets an address in the gap past the region's end
-     * through, which a random overwrite XOR the secret hits with odds of
-     * span / 2^64. */
+     * test.  The rounding lets through an address in the gap past the
+     * region's end, no larger than the region: a random overwrite XOR the
+     * secret lands there with odds below span / 2^64, no more often than
+     * it lands on an aligned address inside the region, which no bounds
+     * test can tell from a real link. */
     uintptr_t check;
 #if UINTPTR_MAX == 0xffffffffu
     uint32_t pad[3];                 /* 32 bytes where pointers are 4 too */
@@ -116,7 +118,7 @@ struct smp_obj_cpu {
     char pad[512 - (SMP_KALLOC_CLASSES + 1) * sizeof(struct smp_mag_slot)
              - SMP_KALLOC_CLASSES * sizeof(struct smp_mag)];
 };
-/* A power of two, so finding this CPU's caches is a shift. */
+/* A power of two: CPUs' caches never share a line or a prefetched pair. */
 _Static_assert(sizeof(struct smp_obj_cpu) == 512, "per-CPU object caches: 512 bytes");
 
 static inline struct smp_mag_slot *smp_slot(struct smp_obj_cpu *c, size_t key)
