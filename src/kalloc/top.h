@@ -5,9 +5,11 @@
  * reclaim-and-retry under memory pressure.
  *
  * Region layout (all inside [start, end)):
- *   [struct smp_pmm][gates*][object caches per CPU][page caches per CPU]
+ *   [colour][struct smp_pmm][gates*][object caches per CPU][page caches per CPU]
  *   [page descriptors][page heads][owner bytes][managed pages ...]
  * (* locked mode only).  Every per-CPU array is sized by the ncpu given.
+ * The colour puts the header 17 lines into a page, off the L1 set that
+ * every page's first line maps to (pmm.c).
  *
  * Lock order (the whole allocator; each file repeats its part):
  *   1. a CPU's section (gate lock "kmem.cpuN" in locked mode), and the
