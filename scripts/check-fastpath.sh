@@ -1,8 +1,8 @@
 #!/bin/sh
 # Prove from the disassembly that the allocator's fast paths execute no
 # atomic read-modify-write, no fence and no lock (issue 8): the functions
-# smp_kalloc, smp_kfree, smp_page_alloc and smp_page_free, with the port's
-# hot hooks inlined, must contain no lock-prefixed instruction, no xchg
+# smp_kalloc, smp_kfree, kfree_block (kfree's route for page blocks),
+# smp_page_alloc and smp_page_free, with the port's hot hooks inlined, must contain no lock-prefixed instruction, no xchg
 # (implicitly locked), no cmpxchg/xadd and no m/s/lfence.  Slow paths are
 # separate functions (tail calls), so they do not count.
 # Usage: check-fastpath.sh OBJECT LOCKED
@@ -14,7 +14,7 @@ obj=$1; locked=${2:-0}
 case "$(uname -m)" in x86_64|i?86) ;; *) echo "fastpath-check: x86 only; skipped"; exit 0 ;; esac
 pattern='(^|[[:space:]])(lock[[:space:]]|cmpxchg|xadd|mfence|sfence|lfence)|xchg[^(]*\('
 fail=0
-for fn in smp_kalloc smp_kfree smp_page_alloc smp_page_free; do
+for fn in smp_kalloc smp_kfree kfree_block smp_page_alloc smp_page_free; do
     body=$(objdump -d --no-show-raw-insn "$obj" | awk -v f="<$fn>:" '
         $2 == f { on = 1; next }
         on && /^[0-9a-f]+ <.*>:$/ { exit }
