@@ -111,11 +111,13 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
 }
 
 /* kfree of what is not a small object, in the common case a page block
- * (kalloc above 2 KiB): no slab's owner byte on its page, and its head
- * (page.h) says allocated and gives the order; smp_pg_free's own tests
- * then take it to this CPU's page cache.  Two dense arrays, no descriptor.
- * A leaf like kfree; anything else (NULL, not initialised: span 0, a bad
- * pointer) goes to kfree_other. */
+ * (kalloc above 2 KiB): a page-aligned address in the region, no slab's
+ * owner byte on its page, and its head (page.h) says allocated and gives
+ * the order.  Then it goes straight to this CPU's page cache (or the zone
+ * above the cached orders), with nothing tested again but the head inside
+ * the section.  Two dense arrays, no descriptor.  A leaf like kfree;
+ * anything else (NULL, not initialised: span 0, a bad pointer) goes to
+ * kfree_other, which says what is wrong. */
 static __attribute__((noinline)) void kfree_block(struct smp_pmm *m, void *p)
 {
     uintptr_t addr = (uintptr_t)p;
@@ -123,7 +125,10 @@ static __attribute__((noinline)) void kfree_block(struct smp_pmm *m, void *p)
         uint32_t idx = smp_page_index(&m->pg, addr);
         struct smp_page_head *h = smp_head(&m->pg, idx);
         if (__builtin_expect(!m->pg.owner_byte[idx] && smp_state(h) == PG_ALLOC, 1)) {
-            smp_pg_free(&m->pg, p, h->order);
+            if (__builtin_expect(h->order < SMP_PCP_ORDERS, 1))
+                smp_pcp_free(&m->pg, idx, h->order);
+            else
+                smp_pg_free_large(&m->pg, p, h->order);
             return;
         }
     }

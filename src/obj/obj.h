@@ -128,7 +128,7 @@ static inline struct smp_mag_slot *smp_slot(struct smp_obj_cpu *c, size_t key)
 
 static inline struct smp_mag_slot *smp_slot_of(struct smp_obj_cpu *c, unsigned cls)
 {
-    return &c->slot[cls + 1];
+    return smp_slot(c, SMP_SLOT_KEY(cls));
 }
 
 static inline struct smp_mag smp_loaded_get(struct smp_obj_cpu *c, unsigned cls)

@@ -43,20 +43,11 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
     return (void *)smp_page_addr(pg, idx);
 }
 
-/* Free a block from smp_pg_alloc with its order; panics with the address
- * and the reason on a bad pointer, a wrong order or a double free. */
-SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
+/* The page-cache half of a free: page idx, of a cached order (below
+ * SMP_PCP_ORDERS), inside the region.  Panics with the address and the
+ * reason unless idx heads an allocated block of this order. */
+SMP_FAST void smp_pcp_free(struct smp_pages *pg, uint32_t idx, unsigned order)
 {
-    uintptr_t addr = (uintptr_t)p;
-    /* Page alignment is all this test needs: a page-aligned p whose
-     * head (below) is an allocated block of this order is aligned to
-     * the block, since buddy heads are aligned to their order. */
-    if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
-                         (addr & (SMP_PAGE_SIZE - 1)), 0)) {
-        smp_pg_free_large(pg, p, order);
-        return;
-    }
-    uint32_t idx = smp_page_index(pg, addr);
     struct smp_page_head *h = smp_head(pg, idx);
     struct smp_fast_section sec = smp_section_enter_fast();
     int cpu = sec.cpu;
@@ -74,6 +65,22 @@ SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
     atomic_store_explicit(&r->top, top + 1, memory_order_relaxed);
     smp_set_state(h, PG_PCP);
     smp_section_exit_fast(sec);
+}
+
+/* Free a block from smp_pg_alloc with its order; panics with the address
+ * and the reason on a bad pointer, a wrong order or a double free. */
+SMP_FAST void smp_pg_free(struct smp_pages *pg, void *p, unsigned order)
+{
+    uintptr_t addr = (uintptr_t)p;
+    /* Page alignment is all this test needs: a page-aligned p whose
+     * head is an allocated block of this order (smp_pcp_free) is aligned
+     * to the block, since buddy heads are aligned to their order. */
+    if (__builtin_expect(order >= SMP_PCP_ORDERS || !smp_pg_contains(pg, addr) ||
+                         (addr & (SMP_PAGE_SIZE - 1)), 0)) {
+        smp_pg_free_large(pg, p, order);
+        return;
+    }
+    smp_pcp_free(pg, smp_page_index(pg, addr), order);
 }
 
 #endif
