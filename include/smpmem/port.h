@@ -13,6 +13,10 @@
 
 struct smp_spinlock;
 
+/* How many pointer words per CPU the core keeps in a port's per-CPU record
+ * (optional: SMP_PORT_HAS_CPU_WORDS below). */
+#define SMP_CPU_WORDS 2
+
 /*
  * The three hooks on every kalloc/kfree (cpu id, irq push, irq pop) may be
  * inline: build the core with -DSMP_PORT_INLINE='"your_header.h"' and
@@ -55,7 +59,30 @@ void smp_port_irq_pop(void);
  * given what the push returned.  The core's fast paths use them, keeping
  * the token in a register between the two; every other path still calls
  * smp_port_irq_push/pop, and a token pop may undo a plain push and the
- * reverse. */
+ * reverse.  cpu may be NULL: the caller does not need the id (the port
+ * then need not read it).  A token pop always follows the push that
+ * returned its token, so it may skip the underflow check a plain pop
+ * makes. */
+
+/* Optional, with SMP_PORT_HAS_PUSH_TOKEN, for ports whose token already
+ * points at a per-CPU record: SMP_CPU_WORDS pointer words per CPU that
+ * the core owns, so a fast path finds its CPU's caches with one load from
+ * the token, with no CPU id, bound test or table.  A port that defines
+ * SMP_PORT_HAS_CPU_WORDS provides (inline, through SMP_PORT_INLINE)
+ *     void **smp_port_cpu_words(int cpu);
+ *     void *smp_port_token_word(smp_port_token token, int i);
+ * The first gives the words of CPU cpu (0 <= cpu < SMP_MAX_CPUS).  The
+ * second reads word i of the CPU whose push returned token.  Every CPU's
+ * words start as the core's smp_cpu_words_idle (the port copies them in at
+ * boot, before any CPU calls smpmem), and so does any record whose token
+ * is not a CPU's (the hosted port's private record of a cross-call): they
+ * point at empty caches that send every fast path to its slow path, which
+ * asks smp_port_cpu_id, so a fast path needs no NULL test.  Afterwards
+ * only the core writes them, at pmm_init and pmm_reset, with no CPU inside
+ * smpmem. */
+#ifdef SMP_PORT_HAS_CPU_WORDS
+extern void *const smp_cpu_words_idle[SMP_CPU_WORDS];
+#endif
 
 /* Optional: who is running -- a thread or process identity, nonzero and
  * unique among the running ones -- so that releasing a sleep lock (brelse)

@@ -40,6 +40,25 @@ __attribute__((force_align_arg_pointer)) _Noreturn void smp_hosted_pop_underflow
     smp_port_panic("pop_off: interrupts popped more often than pushed");
 }
 
+void **smp_port_cpu_words(int cpu)
+{
+    return vcpus[cpu].words;
+}
+
+static void words_idle(struct smp_hosted_vcpu *v)
+{
+    for (int w = 0; w < SMP_CPU_WORDS; w++)
+        v->words[w] = smp_cpu_words_idle[w];
+}
+
+/* Every record's words start idle (port.h), before main and so before any
+ * thread can call smpmem. */
+__attribute__((constructor)) static void vcpus_init(void)
+{
+    for (int i = 0; i < SMP_MAX_CPUS; i++)
+        words_idle(&vcpus[i]);
+}
+
 int smp_hosted_irq_depth(void)
 {
     return atomic_load_explicit(&smp_hosted_self->noff, memory_order_relaxed);
@@ -101,6 +120,7 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
     if (self == mine)
         atomic_store_explicit(&mine->noff, 0, memory_order_release);    /* open */
     acting.cpu = smp_hosted_cpu;
+    words_idle(&acting);
     smp_hosted_self = &acting;
     pthread_mutex_lock(&xmu[cpu]);
     if (t != mine) {

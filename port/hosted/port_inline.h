@@ -33,6 +33,7 @@ struct smp_hosted_vcpu {
     _Alignas(128) _Atomic int noff;   /* published push depth; written by its thread */
     _Atomic int held;                 /* a cross-call has this CPU (under xmu) */
     int cpu;                          /* the CPU id of the thread counting here */
+    void *words[SMP_CPU_WORDS];       /* the core's (port.h); NULL in a private record */
 };
 
 /* local-exec: the hosted port links into executables (tests, benchmarks,
@@ -109,6 +110,13 @@ static inline void smp_hosted_pop(struct smp_hosted_vcpu *v)
                      :
                      : "memory", "cc");
 }
+
+/* The pop of a push that counted in v (the token pop): it cannot
+ * underflow, so it is the subtraction alone. */
+static inline void smp_hosted_pop_paired(struct smp_hosted_vcpu *v)
+{
+    __asm__ volatile("subl $1, %[noff]" : [noff] "+m"(*(int *)&v->noff) : : "memory", "cc");
+}
 #else
 static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
 {
@@ -132,6 +140,11 @@ static inline void smp_hosted_pop(struct smp_hosted_vcpu *v)
         smp_hosted_pop_underflow();
     atomic_store_explicit(&v->noff, n - 1, memory_order_release);
 }
+
+static inline void smp_hosted_pop_paired(struct smp_hosted_vcpu *v)
+{
+    smp_hosted_pop(v);
+}
 #endif
 
 static inline void smp_port_irq_push(void) { smp_hosted_push(smp_hosted_self); }
@@ -149,14 +162,25 @@ typedef struct smp_hosted_vcpu *smp_port_token;
 static inline smp_port_token smp_port_irq_push_token(int *cpu)
 {
     struct smp_hosted_vcpu *v = smp_hosted_self;
-    *cpu = v->cpu;
+    if (cpu)
+        *cpu = v->cpu;
     smp_hosted_push(v);
     return v;
 }
 
 static inline void smp_port_irq_pop_token(smp_port_token v)
 {
-    smp_hosted_pop(v);
+    smp_hosted_pop_paired(v);
+}
+
+/* The core's words live in the vCPU records (port.h): the token is the
+ * record, so a fast path's word is one load from a register.  A private
+ * record (a thread running a cross-called function) has none. */
+#define SMP_PORT_HAS_CPU_WORDS 1
+void **smp_port_cpu_words(int cpu);
+static inline void *smp_port_token_word(smp_port_token v, int i)
+{
+    return v->words[i];
 }
 
 #endif

@@ -49,6 +49,15 @@ void smp_percpu_init(int ncpu, void *mem)
 #endif
 }
 
+void smp_percpu_publish(int cpu, int word, void *p)
+{
+#ifdef SMP_PORT_HAS_CPU_WORDS
+    smp_port_cpu_words(cpu)[word] = p;
+#else
+    (void)cpu, (void)word, (void)p;
+#endif
+}
+
 void smp_percpu_reset(void)
 {
     smp_percpu.ncpu = 0;

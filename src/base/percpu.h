@@ -66,26 +66,42 @@ SMP_FAST bool smp_cpu_unknown(int cpu, int ncpu)
     return (unsigned)cpu >= (unsigned)ncpu;
 }
 
-/* A fast path's section: the CPU id (stable until exit) and, where the
- * port offers one (SMP_PORT_HAS_PUSH_TOKEN, port.h), what its pop takes
- * back, so the exit need not look up again what the entry just found. */
+/* Where the port keeps the core's per-CPU words (SMP_PORT_HAS_CPU_WORDS,
+ * port.h), a fast path finds its CPU's caches from the push's token and
+ * needs the CPU id only on its slow path (and, in locked mode, for the
+ * gate). */
+#if defined(SMP_PORT_HAS_CPU_WORDS) && !defined(SMP_PORT_HAS_PUSH_TOKEN)
+#error "SMP_PORT_HAS_CPU_WORDS needs SMP_PORT_HAS_PUSH_TOKEN (port.h)"
+#endif
+#if !defined(SMP_PORT_HAS_CPU_WORDS) || defined(SMP_PERCPU_LOCKED)
+#define SMP_SECTION_HAS_ID 1
+#endif
+
+/* A fast path's section: the CPU id (stable until exit) where the fast
+ * path needs it, and, where the port offers one (SMP_PORT_HAS_PUSH_TOKEN,
+ * port.h), what its pop takes back, so the exit need not look up again
+ * what the entry just found. */
 struct smp_fast_section {
+#ifdef SMP_SECTION_HAS_ID
     int cpu;
+#endif
 #ifdef SMP_PORT_HAS_PUSH_TOKEN
     smp_port_token token;
 #endif
 };
 
 /* Enter this CPU's section on a fast path.  The CPU id is not yet checked:
- * the caller folds smp_cpu_unknown into the test that sends it to its slow
- * path, and the slow path tells.  (A panic call here would cost every fast
- * path a stack frame.)  Leave with smp_section_exit_fast, or, from the
- * slow path it tail-calls, with smp_section_exit(cpu). */
+ * the caller finds its caches with smp_section_local, which is NULL for an
+ * unknown id, and its slow path tells.  (A panic call here would cost
+ * every fast path a stack frame.)  Leave with smp_section_exit_fast, or,
+ * from the slow path it tail-calls, with smp_section_exit(cpu). */
 SMP_FAST struct smp_fast_section smp_section_enter_fast(void)
 {
     struct smp_fast_section s;
-#ifdef SMP_PORT_HAS_PUSH_TOKEN
+#if defined(SMP_PORT_HAS_PUSH_TOKEN) && defined(SMP_SECTION_HAS_ID)
     s.token = smp_port_irq_push_token(&s.cpu);
+#elif defined(SMP_PORT_HAS_PUSH_TOKEN)
+    s.token = smp_port_irq_push_token(0);
 #else
     smp_port_irq_push();
     s.cpu = smp_port_cpu_id();
@@ -97,10 +113,46 @@ SMP_FAST struct smp_fast_section smp_section_enter_fast(void)
     return s;
 }
 
+/* The CPU id inside a fast section, for the slow path it calls. */
+SMP_FAST int smp_section_cpu(struct smp_fast_section s)
+{
+#ifdef SMP_SECTION_HAS_ID
+    return s.cpu;
+#else
+    (void)s;
+    return smp_port_cpu_id();          /* stable: we are inside the section */
+#endif
+}
+
+SMP_FAST void *smp_nonnull(void *p)
+{
+    if (!p)
+        __builtin_unreachable();
+    return p;
+}
+
+/* This CPU's pointer `word` (the one its layer's fast path starts from:
+ * SMP_PCP_WORD, SMP_OBJ_WORD), in a section entered with
+ * smp_section_enter_fast.  From the port's words (smp_percpu_publish)
+ * where it keeps them: never NULL, an unknown CPU's (also: before init)
+ * point at the idle caches (port.h), which fail every fast-path test.
+ * Else from the layer's own table of ncpu entries, none NULL, and NULL for
+ * an unknown CPU id. */
+#ifdef SMP_PORT_HAS_CPU_WORDS
+#define smp_section_local(sec, word, table, ncpu) smp_nonnull(smp_port_token_word((sec).token, (word)))
+#else
+#define smp_section_local(sec, word, table, ncpu) \
+    (smp_cpu_unknown((sec).cpu, (ncpu)) ? (void *)0 : smp_nonnull((void *)(table)[(unsigned)(sec).cpu]))
+#endif
+
+/* Make p CPU cpu's pointer `word` for smp_section_local (at init and
+ * reset, with no CPU inside smpmem). */
+void smp_percpu_publish(int cpu, int word, void *p);
+
 /* Enter this CPU's section; returns the CPU id (stable until exit). */
 SMP_FAST int smp_section_enter(void)
 {
-    int cpu = smp_section_enter_fast().cpu;
+    int cpu = smp_section_cpu(smp_section_enter_fast());
     if (__builtin_expect(smp_cpu_unknown(cpu, smp_percpu.ncpu), 0))
         smp_bad_cpu();
     return cpu;

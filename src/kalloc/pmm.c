@@ -12,6 +12,15 @@ struct smp_pmm *smp_pmm_state;
 static struct smp_pmm none;          /* span 0: contains no address */
 struct smp_pmm *smp_pmm_live = &none;
 
+#ifdef SMP_PORT_HAS_CPU_WORDS
+/* What every CPU's words are while no region is live (port.h): caches
+ * whose fast-path tests all fail. */
+void *const smp_cpu_words_idle[SMP_CPU_WORDS] = {
+    [SMP_PCP_WORD] = (void *)&smp_pcp_idle,
+    [SMP_OBJ_WORD] = (void *)&smp_obj_cpu_idle,
+};
+#endif
+
 static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
 
 #define SMP_META_COLOUR (17 * 64)    /* an odd number of lines into the page */
@@ -59,6 +68,11 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     m->region_lo = start;
     m->region_hi = end;
     smp_quarantine_init(m);
+    /* Last: once a CPU's words are set, its fast paths use its caches. */
+    for (int cpu = 0; cpu < ncpu; cpu++) {
+        smp_percpu_publish(cpu, SMP_PCP_WORD, m->pg.pcp_at[cpu]);
+        smp_percpu_publish(cpu, SMP_OBJ_WORD, m->obj.cpu_at[cpu]);
+    }
     smp_pmm_state = m;
     smp_pmm_live = m;
     return 0;
@@ -75,6 +89,11 @@ void smp_pmm_reset(void)
     if (!m)
         return;
     smp_lock_forget_range(m->region_lo, m->region_hi);
+#ifdef SMP_PORT_HAS_CPU_WORDS
+    for (int cpu = 0; cpu < m->pg.ncpu; cpu++)
+        for (int w = 0; w < SMP_CPU_WORDS; w++)
+            smp_percpu_publish(cpu, w, smp_cpu_words_idle[w]);
+#endif
     smp_percpu_reset();
     smp_pmm_state = 0;
     smp_pmm_live = &none;

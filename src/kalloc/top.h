@@ -23,6 +23,9 @@
 
 #include "../obj/magazine.h"
 
+_Static_assert(SMP_PCP_WORD != SMP_OBJ_WORD && SMP_PCP_WORD < SMP_CPU_WORDS && SMP_OBJ_WORD < SMP_CPU_WORDS,
+               "each layer's per-CPU word is its own (base/percpu.h)");
+
 #define SMP_QUARANTINE 256              /* checked build: freed objects held back */
 
 struct smp_quarantine {

@@ -11,6 +11,13 @@
 #include "magazine.h"
 #include "../base/fmt.h"
 
+#define IDLE_SLOT { .head = (void *)1, .cap = 0, .check = ~(uintptr_t)0 }
+const struct smp_obj_cpu smp_obj_cpu_idle = {
+    .slot = { IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT,
+              IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT },
+};
+_Static_assert(SMP_KALLOC_CLASSES + 1 == 10, "smp_obj_cpu_idle names every slot");
+
 /* Pop from this CPU's loaded magazine of cls (not empty). */
 static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)
 {
@@ -22,8 +29,9 @@ static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)
     return p;
 }
 
-void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls)
+void *smp_obj_alloc_slow(size_t key, struct smp_objs *o, int cpu)
 {
+    unsigned cls = SMP_KEY_CLASS(key);
     if (smp_section_check(cpu, o->ncpu))
         return 0;                              /* not initialised */
     struct smp_obj_cpu *c = &o->cpu[cpu];
@@ -83,8 +91,9 @@ _Noreturn void smp_obj_bad_link(const struct smp_objs *o, const void *obj, const
                  "(use after free, or an overflow from the object before it)");
 }
 
-void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p)
+void smp_obj_free_slow(void *p, size_t key, struct smp_objs *o, int cpu)
 {
+    unsigned cls = SMP_KEY_CLASS(key);
     if (smp_section_check(cpu, o->ncpu))
         smp_bad_cpu();                         /* kfree reaches here only after init */
     struct smp_obj_cpu *c = &o->cpu[cpu];

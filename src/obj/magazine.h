@@ -15,17 +15,16 @@
 SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
 {
     struct smp_fast_section sec = smp_section_enter_fast();
-    int cpu = sec.cpu;
+    struct smp_obj_cpu *c;
     struct smp_mag_slot *s;
     void *p;
     /* One test, one slow call: an unknown CPU id (also: not initialised),
      * an empty magazine (NULL) or a corrupt link (outside the region, or
      * off the class's alignment: check, struct smp_mag_slot); the slow
      * path tells which. */
-    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
-                         (s = smp_slot(o->cpu_at[(unsigned)cpu], key), p = s->head,
-                          ((uintptr_t)p - o->base) & s->check), 0))
-        return smp_obj_alloc_slow(o, cpu, SMP_KEY_CLASS(key));
+    if (__builtin_expect(!(c = smp_section_local(sec, SMP_OBJ_WORD, o->cpu_at, o->ncpu)) ||
+                         (s = smp_slot(c, key), p = s->head, ((uintptr_t)p - o->base) & s->check), 0))
+        return smp_obj_alloc_slow(key, o, smp_section_cpu(sec));
     void *next = smp_link_get(o, p);
     /* The next pop reads next's link: start that load now.  Objects freed
      * by another CPU are cold here, and the caller is about to spend time
@@ -45,12 +44,12 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
 SMP_FAST void smp_obj_free(struct smp_objs *o, size_t key, void *p)
 {
     struct smp_fast_section sec = smp_section_enter_fast();
-    int cpu = sec.cpu;
+    struct smp_obj_cpu *c;
     struct smp_mag_slot *s;
     /* Slow: an unknown CPU id, a full magazine, or p freed again on top of it. */
-    if (__builtin_expect(smp_cpu_unknown(cpu, o->ncpu) ||
-                         (s = smp_slot(o->cpu_at[(unsigned)cpu], key), s->count >= s->cap || p == s->head), 0)) {
-        smp_obj_free_slow(o, cpu, SMP_KEY_CLASS(key), p);
+    if (__builtin_expect(!(c = smp_section_local(sec, SMP_OBJ_WORD, o->cpu_at, o->ncpu)) ||
+                         (s = smp_slot(c, key), s->count >= s->cap || p == s->head), 0)) {
+        smp_obj_free_slow(p, key, o, smp_section_cpu(sec));
         return;
     }
     smp_link_set(o, p, s->head);

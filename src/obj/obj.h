@@ -176,10 +176,21 @@ struct smp_objs {
     struct smp_pages *pg;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];
     struct smp_depot depot[SMP_KALLOC_CLASSES];
-    /* &cpu[c] for c < ncpu: a fast path finds its CPU's caches with one
-     * load after its c < ncpu test, instead of a shift and an add. */
+    /* &cpu[c] for c < ncpu: where the port keeps no words for the core,
+     * a fast path finds its CPU's caches with one load after its c < ncpu
+     * test, instead of a shift and an add.  Where it does, the top
+     * publishes the same pointers as word SMP_OBJ_WORD (base/percpu.h). */
     struct smp_obj_cpu *cpu_at[SMP_MAX_CPUS];
 };
+
+/* Which of each CPU's words (smp_percpu_publish) is this CPU's &cpu[c]. */
+#define SMP_OBJ_WORD 1
+
+/* A CPU's object caches while no region is live (smp_cpu_words_idle,
+ * port.h): in every slot cap 0 (the free sees a full magazine) and head 1
+ * with check all ones (the pop's test fails whatever base is, also the
+ * uninitialised state's 0).  Read only. */
+extern const struct smp_obj_cpu smp_obj_cpu_idle;
 
 /*
  * Hardening (default build).  Free objects are linked through their first
@@ -221,8 +232,10 @@ size_t smp_obj_percpu_bytes(int ncpu);
 void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *percpu_mem);
 
 /* ---- magazine.c: slow paths (entered in the section; they exit it) ------- */
-void *smp_obj_alloc_slow(struct smp_objs *o, int cpu, unsigned cls);
-void smp_obj_free_slow(struct smp_objs *o, int cpu, unsigned cls, void *p);
+/* The arguments come in the order the fast paths hold them in registers
+ * (the key they looked up first), so the tail calls move nothing. */
+void *smp_obj_alloc_slow(size_t key, struct smp_objs *o, int cpu);
+void smp_obj_free_slow(void *p, size_t key, struct smp_objs *o, int cpu);
 /* Empty cpu's magazines into the slabs (exclusive access to cpu: inside
  * smp_on_cpu or a stopped world; freed slabs go to the zone). */
 void smp_obj_flush_cpu(struct smp_objs *o, int cpu);

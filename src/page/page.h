@@ -146,10 +146,16 @@ struct smp_pages {
      * top (the page layer does not know what lies above it). */
     void *(*pressure)(struct smp_pages *pg, unsigned order);
     struct smp_zone zone;
-    /* &pcp[cpu] for cpu < ncpu: a fast path finds its CPU's cache with one
-     * load after its cpu < ncpu test, instead of a multiply and an add. */
+    /* &pcp[cpu] for cpu < ncpu: where the port keeps no words for the
+     * core, a fast path finds its CPU's cache with one load after its
+     * cpu < ncpu test, instead of a multiply and an add.  Where it does,
+     * the top publishes the same pointers as word SMP_PCP_WORD
+     * (base/percpu.h). */
     struct smp_pcp *pcp_at[SMP_MAX_CPUS];
 };
+
+/* Which of each CPU's words (smp_percpu_publish) is this CPU's &pcp[cpu]. */
+#define SMP_PCP_WORD 0
 
 static inline struct smp_page_head *smp_head(const struct smp_pages *pg, uint32_t idx)
 {

@@ -13,6 +13,8 @@
  * cache-warm pages), the cold end bottom: drain and steal take from there.
  */
 #include "pcp.h"
+
+const struct smp_pcp smp_pcp_idle;
 #include "../base/fmt.h"
 
 /* Ring geometry: order o has capacity SMP_PCP_CAP0 >> o and starts at

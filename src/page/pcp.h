@@ -11,6 +11,11 @@
 
 #include "page.h"
 
+/* A CPU's page cache while no region is live (smp_cpu_words_idle,
+ * port.h): every ring empty (top == bottom) and full (top == full_top),
+ * so both fast paths go to their slow paths.  Read only. */
+extern const struct smp_pcp smp_pcp_idle;
+
 /* Entered inside this CPU's section; they finish it (exit the section). */
 void *smp_pcp_alloc_slow(struct smp_pages *pg, int cpu, unsigned order);
 void smp_pcp_free_slow(struct smp_pages *pg, int cpu, uint32_t idx, unsigned order);
@@ -27,14 +32,14 @@ SMP_FAST void *smp_pg_alloc(struct smp_pages *pg, unsigned order)
     if (order >= SMP_PCP_ORDERS)
         return smp_pg_alloc_large(pg, order);
     struct smp_fast_section sec = smp_section_enter_fast();
-    int cpu = sec.cpu;
+    struct smp_pcp *c;
     struct smp_pcp_ring *r;
     uint32_t top;
     /* Slow: an unknown CPU id (also: not initialised), or an empty ring. */
-    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) ||
-                         (r = &pg->pcp_at[(unsigned)cpu]->ring[order], top = smp_ring_load(&r->top),
+    if (__builtin_expect(!(c = smp_section_local(sec, SMP_PCP_WORD, pg->pcp_at, pg->ncpu)) ||
+                         (r = &c->ring[order], top = smp_ring_load(&r->top),
                           top == smp_ring_load(&r->bottom)), 0))
-        return smp_pcp_alloc_slow(pg, cpu, order);
+        return smp_pcp_alloc_slow(pg, smp_section_cpu(sec), order);
     top--;
     uint32_t idx = r->slots[top & r->mask];
     atomic_store_explicit(&r->top, top, memory_order_relaxed);
@@ -50,15 +55,16 @@ SMP_FAST void smp_pcp_free(struct smp_pages *pg, uint32_t idx, unsigned order)
 {
     struct smp_page_head *h = smp_head(pg, idx);
     struct smp_fast_section sec = smp_section_enter_fast();
-    int cpu = sec.cpu;
+    struct smp_pcp *c;
     struct smp_pcp_ring *r;
     uint32_t top;
     /* One test, one slow call: an unknown CPU id, a block that is not an
      * allocated head of this order, or a full ring. */
-    if (__builtin_expect(smp_cpu_unknown(cpu, pg->ncpu) || smp_state(h) != PG_ALLOC || h->order != order ||
-                         (r = &pg->pcp_at[(unsigned)cpu]->ring[order], top = smp_ring_load(&r->top),
+    if (__builtin_expect(!(c = smp_section_local(sec, SMP_PCP_WORD, pg->pcp_at, pg->ncpu)) ||
+                         smp_state(h) != PG_ALLOC || h->order != order ||
+                         (r = &c->ring[order], top = smp_ring_load(&r->top),
                           (int32_t)(top - r->full_top) >= 0), 0)) {
-        smp_pcp_free_slow(pg, cpu, idx, order);
+        smp_pcp_free_slow(pg, smp_section_cpu(sec), idx, order);
         return;
     }
     r->slots[top & r->mask] = idx;
