@@ -124,7 +124,7 @@ static __attribute__((noinline)) void kfree_block(struct smp_pmm *m, void *p)
     if (__builtin_expect(smp_pg_contains(&m->pg, addr) && !(addr & (SMP_PAGE_SIZE - 1)), 1)) {
         uint32_t idx = smp_page_index(&m->pg, addr);
         struct smp_page_head *h = smp_head(&m->pg, idx);
-        if (__builtin_expect(!m->pg.owner_byte[idx] && smp_state(h) == PG_ALLOC, 1)) {
+        if (__builtin_expect(!m->owner[idx] && smp_state(h) == PG_ALLOC, 1)) {
             if (__builtin_expect(h->order < SMP_PCP_ORDERS, 1))
                 smp_pcp_free(&m->pg, idx, h->order);
             else
@@ -143,8 +143,8 @@ static inline bool small_object(const struct smp_pmm *m, uintptr_t addr, size_t 
 {
     if (__builtin_expect(!smp_pg_contains(&m->pg, addr), 0))
         return false;
-    *key = m->pg.owner_byte[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
-    return !(addr & m->kfree_mask[*key]);
+    *key = m->owner[(addr - m->pg.base) >> SMP_PAGE_SHIFT];
+    return !(m->kfree_mask[*key] & addr);
 }
 
 void SMP_UNCHECKED(smp_kfree)(void *p)

@@ -46,16 +46,19 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     if (hdr < s)
         hdr += SMP_PAGE_SIZE;
     _Static_assert(SMP_META_COLOUR % _Alignof(struct smp_pmm) == 0, "the colour keeps the header aligned");
-    uintptr_t gates = align_up(hdr + sizeof(struct smp_pmm), SMP_CPU_ALIGN);
+    uintptr_t owner = hdr + sizeof(struct smp_pmm);
+    size_t owner_len = align_up(((e - s) >> SMP_PAGE_SHIFT) + 1, 8);
+    uintptr_t gates = align_up(owner + owner_len, SMP_CPU_ALIGN);
     uintptr_t objcpu = align_up(gates + smp_percpu_bytes(ncpu), SMP_CPU_ALIGN);
     uintptr_t rest = objcpu + smp_obj_percpu_bytes(ncpu);
-    if (hdr < s || rest < hdr || rest >= e)
+    if (hdr < s || owner < hdr || rest < owner || rest >= e)
         return SMP_ERANGE;
     struct smp_pmm *m = (struct smp_pmm *)hdr;
     /* The header is small; clear it whatever the flags say. */
     for (uint64_t *w = (uint64_t *)m; w < (uint64_t *)(m + 1); w++)
         *w = 0;
-    int rc = smp_pg_init(&m->pg, rest, e, ncpu, flags & SMP_INIT_ZEROED);
+    _Static_assert(sizeof(struct smp_pmm) % 8 == 0, "the owner bytes start word-aligned");
+    int rc = smp_pg_init(&m->pg, rest, e, ncpu, flags & SMP_INIT_ZEROED, m->owner, owner_len);
     if (rc)
         return rc;
     smp_percpu_init(ncpu, (void *)gates);

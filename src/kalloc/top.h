@@ -5,9 +5,10 @@
  * reclaim-and-retry under memory pressure.
  *
  * Region layout (all inside [start, end)):
- *   [colour][struct smp_pmm][gates*][object caches per CPU][page caches per CPU]
- *   [page descriptors][page heads][owner bytes][managed pages ...]
- * (* locked mode only).  Every per-CPU array is sized by the ncpu given.
+ *   [colour][struct smp_pmm][owner bytes][gates*][object caches per CPU]
+ *   [page caches per CPU][page descriptors][page heads][managed pages ...]
+ * (* locked mode only).  The owner bytes are one per page of the region
+ * (a bound on the pages managed: the metadata takes some).  Every per-CPU array is sized by the ncpu given.
  * The colour puts the header 17 lines into a page, off the L1 set that
  * every page's first line maps to (pmm.c).
  *
@@ -46,6 +47,10 @@ struct smp_pmm {
     struct smp_quarantine quarantine;
 #endif
     const void *region_lo, *region_hi;
+    /* The page layer's owner bytes (pg.owner_byte points here), one per
+     * page: right after the header, so kfree finds a page's byte at a
+     * fixed offset from the header it already holds. */
+    uint8_t owner[];
 };
 
 /* The live state, or NULL before init. */

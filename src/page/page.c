@@ -22,7 +22,8 @@ static void zero_words(void *p, size_t n)
         w[i] = 0;
 }
 
-int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed)
+int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed,
+                uint8_t *owner, size_t owner_len)
 {
     uintptr_t pcp = align_up(start, SMP_CPU_ALIGN);
     uintptr_t slots = pcp + (size_t)ncpu * sizeof(struct smp_pcp);
@@ -30,21 +31,23 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     end &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
     if (pcp < start || desc < pcp || desc >= end)
         return SMP_ERANGE;
-    /* Largest n with [descriptors for n pages][heads for n pages][owner
-     * bytes for n pages][n pages] fitting in [desc, end). */
-    const size_t per_page = sizeof(struct smp_page) + sizeof(struct smp_page_head) + 1;
+    /* Largest n with [descriptors for n pages][heads for n pages][n pages]
+     * fitting in [desc, end); the owner bytes are the caller's. */
+    const size_t per_page = sizeof(struct smp_page) + sizeof(struct smp_page_head);
     uint64_t n = (end - desc) / (SMP_PAGE_SIZE + per_page);
     while (n && align_up(desc + n * per_page, SMP_PAGE_SIZE) + n * SMP_PAGE_SIZE > end)
         n--;
-    if (n < SMP_PG_MIN_PAGES || n >= SMP_NIL)
+    if (n < SMP_PG_MIN_PAGES || n >= SMP_NIL || align_up(n, 8) > owner_len)
         return SMP_ERANGE;
     pg->pcp = (struct smp_pcp *)pcp;
     pg->pcp_slots = (uint32_t *)slots;
     pg->pages = (struct smp_page *)desc;
     pg->head = (struct smp_page_head *)(desc + n * sizeof(struct smp_page));
-    pg->owner_byte = (uint8_t *)(pg->head + n);
-    if (!zeroed)                /* all PG_TAIL, owner 0 (bytes rounded up to words) */
+    pg->owner_byte = owner;
+    if (!zeroed) {              /* all PG_TAIL, owner 0 (rounded up to words) */
         zero_words(pg->pages, align_up(n * per_page, 8));
+        zero_words(owner, align_up(n, 8));
+    }
     pg->npages = (uint32_t)n;
     pg->base = align_up(desc + n * per_page, SMP_PAGE_SIZE);
     pg->span = (uintptr_t)n << SMP_PAGE_SHIFT;

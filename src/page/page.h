@@ -124,8 +124,8 @@ struct smp_pages {
     /* Read on every page operation and every kfree: one line. */
     uintptr_t base;                  /* address of page index 0 */
     uintptr_t span;                  /* npages << SMP_PAGE_SHIFT */
-    /* The owner's byte of each page, one dense array beside the
-     * descriptors: this layer never reads it, except that it must be 0 on
+    /* The owner's byte of each page, one dense array the caller placed
+     * (smp_pg_init): this layer never reads it, except that it must be 0 on
      * every page it hands out, as owner_tag.  Dense and written only when
      * an owner takes or gives back a block, so a lookup by address (kfree's
      * route) touches a line that 64 pages share and nobody writes, instead
@@ -193,7 +193,12 @@ uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned ma
 #define SMP_PG_MIN_PAGES 64
 /* Bytes of ring slots per CPU (after the ncpu headers). */
 #define SMP_PCP_SLOT_BYTES (SMP_PCP_SLOTS * sizeof(uint32_t))
-int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed);
+/* Manage the pages in [start, end) (their metadata carved from its start),
+ * with the owner bytes in owner[0 .. owner_len): the caller places them,
+ * so that a lookup by address can find them at a fixed offset from its
+ * own state; at least one byte per page of [start, end). */
+int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed,
+                uint8_t *owner, size_t owner_len);
 
 /* ---- allocation (inline fast paths in pcp.h) ----------------------------- */
 /* Slow and uncached-order paths; NULL after stealing from every CPU. */
