@@ -21,6 +21,19 @@
 #include "uart.h"
 
 struct rv_hart rv_harts[RV_MAX_HARTS];
+_Static_assert(sizeof rv_harts[0].smp_words / sizeof(void *) == SMP_CPU_WORDS, "the core's words (port.h)");
+
+void **smp_port_cpu_words(int cpu)
+{
+    return rv_harts[cpu].smp_words;
+}
+
+void rv_port_boot(void)
+{
+    for (int h = 0; h < RV_MAX_HARTS; h++)
+        for (int w = 0; w < SMP_CPU_WORDS; w++)
+            rv_harts[h].smp_words[w] = smp_cpu_words_idle[w];
+}
 
 _Noreturn void rv_pop_bad(const char *why) { smp_port_panic(why); }
 

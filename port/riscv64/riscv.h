@@ -57,8 +57,14 @@ struct rv_hart {
     struct rv_xreq *_Atomic head;   /* requests to run here, oldest first */
     struct rv_xreq *tail;
     unsigned long xcalls_served;    /* statistics: fns run for others */
+    /* The core's per-CPU words (SMP_PORT_HAS_CPU_WORDS, port.h): the
+     * push's token is this record, so a fast path finds its caches here. */
+    void *smp_words[2];
 };
 extern struct rv_hart rv_harts[RV_MAX_HARTS];
+/* At boot, on the first hart, before any hart calls smpmem: every hart's
+ * words for the core start idle (port.h). */
+void rv_port_boot(void);
 
 /* ---- SBI (OpenSBI): a0..a5 arguments, a6 function, a7 extension ------- */
 struct sbiret { long error; long value; };

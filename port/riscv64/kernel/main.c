@@ -152,6 +152,7 @@ void kmain_secondary(unsigned long hart)
 void kmain(unsigned long hart, const void *dtb)
 {
     uart_init();
+    rv_port_boot();
     fdt_scan(dtb);
     if (boot.ncpu < 1)
         boot.ncpu = 1;
