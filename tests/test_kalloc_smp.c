@@ -234,9 +234,12 @@ TEST(small_module_1_gib) { module(SMALL, GiB, scaled(200000), 20000); }
  * metadata consistent at every instant.  CPU 0 waits for the churners to
  * make some progress between rounds: a world stopped back to back starves
  * them (on two cores under the hosted port, to a few operations a second),
- * which says nothing about correctness. */
+ * which says nothing about correctness.  The churners go on past their
+ * count until CPU 0 has finished a round, so at least one round overlaps
+ * them however late CPU 0's thread starts. */
 static atomic_int churn_done;
 static atomic_long churn_progress;
+static atomic_int churn_rounds;
 
 static void churn_with_drains(int cpu, void *arg)
 {
@@ -248,6 +251,7 @@ static void churn_with_drains(int cpu, void *arg)
             pmm_drain();
             bad += pmm_check() != 0;
             rounds++;
+            atomic_store(&churn_rounds, rounds);
             while (atomic_load(&churn_progress) == seen && atomic_load(&churn_done) < NCPU - 1)
                 sched_yield();
         }
@@ -261,7 +265,7 @@ static void churn_with_drains(int cpu, void *arg)
     struct block live[LIVE];
     int n = 0;
     long ops = scaled(200000);
-    for (long i = 0; i < ops; i++) {
+    for (long i = 0; i < ops || atomic_load(&churn_rounds) == 0; i++) {
         if ((i & 15) == 0)
             atomic_fetch_add(&churn_progress, 1);
         if (n < LIVE && (n == 0 || rng_below(&g, 2))) {
@@ -291,6 +295,7 @@ TEST(drain_and_check_while_cpus_churn)
     memset(&run, 0, sizeof run);
     atomic_store(&churn_done, 0);
     atomic_store(&churn_progress, 0);
+    atomic_store(&churn_rounds, 0);
     run_on_cpus(NCPU, churn_with_drains, NULL);
     pmm_drain();
     CHECK(pmm_free_pages() == pmm_total_pages(), "recovered");

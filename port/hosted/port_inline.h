@@ -33,7 +33,7 @@ struct smp_hosted_vcpu {
     _Alignas(128) _Atomic int noff;   /* published push depth; written by its thread */
     _Atomic int held;                 /* a cross-call has this CPU (under xmu) */
     int cpu;                          /* the CPU id of the thread counting here */
-    void *words[SMP_CPU_WORDS];       /* the core's (port.h); NULL in a private record */
+    void *words[SMP_CPU_WORDS];       /* the core's (port.h); idle in a private record */
 };
 
 /* local-exec: the hosted port links into executables (tests, benchmarks,
@@ -175,7 +175,7 @@ static inline void smp_port_irq_pop_token(smp_port_token v)
 
 /* The core's words live in the vCPU records (port.h): the token is the
  * record, so a fast path's word is one load from a register.  A private
- * record (a thread running a cross-called function) has none. */
+ * record (a thread running a cross-called function) holds the idle ones. */
 #define SMP_PORT_HAS_CPU_WORDS 1
 void **smp_port_cpu_words(int cpu);
 static inline void *smp_port_token_word(smp_port_token v, int i)

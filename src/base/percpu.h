@@ -91,8 +91,8 @@ struct smp_fast_section {
 };
 
 /* Enter this CPU's section on a fast path.  The CPU id is not yet checked:
- * the caller finds its caches with smp_section_local, which is NULL for an
- * unknown id, and its slow path tells.  (A panic call here would cost
+ * the caller finds its caches with smp_section_local, whose caches (or
+ * NULL) fail its tests for an unknown id, and its slow path tells.  (A panic call here would cost
  * every fast path a stack frame.)  Leave with smp_section_exit_fast, or,
  * from the slow path it tail-calls, with smp_section_exit(cpu). */
 SMP_FAST struct smp_fast_section smp_section_enter_fast(void)

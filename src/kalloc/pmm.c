@@ -21,6 +21,19 @@ void *const smp_cpu_words_idle[SMP_CPU_WORDS] = {
 };
 #endif
 
+/* Each CPU's words (base/percpu.h): its caches, or the idle ones. */
+static void publish_words(struct smp_pmm *m, bool live)
+{
+#ifdef SMP_PORT_HAS_CPU_WORDS
+    for (int cpu = 0; cpu < m->pg.ncpu; cpu++) {
+        smp_percpu_publish(cpu, SMP_PCP_WORD, live ? (void *)m->pg.pcp_at[cpu] : smp_cpu_words_idle[SMP_PCP_WORD]);
+        smp_percpu_publish(cpu, SMP_OBJ_WORD, live ? (void *)m->obj.cpu_at[cpu] : smp_cpu_words_idle[SMP_OBJ_WORD]);
+    }
+#else
+    (void)m, (void)live;
+#endif
+}
+
 static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
 
 #define SMP_META_COLOUR (17 * 64)    /* an odd number of lines into the page */
@@ -71,11 +84,7 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     m->region_lo = start;
     m->region_hi = end;
     smp_quarantine_init(m);
-    /* Last: once a CPU's words are set, its fast paths use its caches. */
-    for (int cpu = 0; cpu < ncpu; cpu++) {
-        smp_percpu_publish(cpu, SMP_PCP_WORD, m->pg.pcp_at[cpu]);
-        smp_percpu_publish(cpu, SMP_OBJ_WORD, m->obj.cpu_at[cpu]);
-    }
+    publish_words(m, true);        /* last: then the fast paths use the caches */
     smp_pmm_state = m;
     smp_pmm_live = m;
     return 0;
@@ -92,11 +101,7 @@ void smp_pmm_reset(void)
     if (!m)
         return;
     smp_lock_forget_range(m->region_lo, m->region_hi);
-#ifdef SMP_PORT_HAS_CPU_WORDS
-    for (int cpu = 0; cpu < m->pg.ncpu; cpu++)
-        for (int w = 0; w < SMP_CPU_WORDS; w++)
-            smp_percpu_publish(cpu, w, smp_cpu_words_idle[w]);
-#endif
+    publish_words(m, false);
     smp_percpu_reset();
     smp_pmm_state = 0;
     smp_pmm_live = &none;

@@ -8,7 +8,8 @@
  *   [colour][struct smp_pmm][owner bytes][gates*][object caches per CPU]
  *   [page caches per CPU][page descriptors][page heads][managed pages ...]
  * (* locked mode only).  The owner bytes are one per page of the region
- * (a bound on the pages managed: the metadata takes some).  Every per-CPU array is sized by the ncpu given.
+ * (a bound on the pages managed: the metadata takes some).  Every per-CPU
+ * array is sized by the ncpu given.
  * The colour puts the header 17 lines into a page, off the L1 set that
  * every page's first line maps to (pmm.c).
  *
