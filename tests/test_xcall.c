@@ -8,6 +8,8 @@
 #include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
 #include <smpmem/hosted.h>
+#include <smpmem/port.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,8 +224,99 @@ TEST(null_only_when_exhausted_under_churn)
     pmm_teardown();
 }
 
+/* A fast path on a CPU that a cross-call holds must wait for the release:
+ * its push does not look at the hold itself (port.h, SMP_PORT_HAS_CPU_WORDS),
+ * the words it reads next do, and send it to a slow path that waits.  CPU 0
+ * holds CPU 1 and, once CPU 1 has announced a call, gives it many chances
+ * to run; the call must not return until the hold ends, and must then
+ * succeed.  One round per fast path: kalloc, kfree, page_alloc, page_free. */
+enum { OP_KALLOC, OP_KFREE, OP_PAGE_ALLOC, OP_PAGE_FREE, OPS };
+
+static void warm_cpu1(int cpu, void *arg)
+{
+    (void)arg;
+    if (cpu != 1)
+        return;
+    void *o[8], *p[8];
+    for (int i = 0; i < 8; i++) {
+        o[i] = kalloc(64);
+        p[i] = page_alloc(0);
+    }
+    for (int i = 0; i < 8; i++) {
+        kfree(o[i]);
+        page_free(p[i], 0);
+    }
+}
+static atomic_int hold_round, calling, returned, early[OPS];
+static void *held_obj, *held_page;
+
+static void hold_while_calling(int cpu, void *arg)
+{
+    (void)cpu;
+    int op = (int)(intptr_t)arg;
+    atomic_store(&hold_round, op + 1);              /* CPU 1 may call now */
+    while (atomic_load(&calling) != op + 1)
+        sched_yield();
+    for (int i = 0; i < 2000; i++) {
+        if (atomic_load(&returned) == op + 1)
+            atomic_store(&early[op], 1);
+        sched_yield();
+    }
+}
+
+static void hold_and_call(int cpu, void *arg)
+{
+    (void)arg;
+    for (int op = 0; op < OPS; op++) {
+        if (cpu == 0) {
+            smp_port_cross_call(1, hold_while_calling, (void *)(intptr_t)op);
+            /* Hold again only once CPU 1's call has returned: a call still
+             * waiting for this hold to end would wait for the next one,
+             * which waits for that call (a deadlock of the test's own). */
+            while (atomic_load(&returned) != op + 1)
+                sched_yield();
+            continue;
+        }
+        if (op == OP_KALLOC)
+            held_page = page_alloc(0);                  /* for page_free below */
+        while (atomic_load(&hold_round) != op + 1)
+            sched_yield();
+        atomic_store(&calling, op + 1);
+        switch (op) {
+        case OP_KALLOC: held_obj = kalloc(64); break;
+        case OP_KFREE: kfree(held_obj); break;
+        case OP_PAGE_ALLOC: {
+            void *p = page_alloc(0);
+            CHECK(p != NULL, "page_alloc after the hold");
+            page_free(p, 0);
+            break;
+        }
+        case OP_PAGE_FREE: page_free(held_page, 0); break;
+        }
+        atomic_store(&returned, op + 1);
+        if (op == OP_KALLOC)
+            CHECK(held_obj != NULL, "kalloc after the hold");
+    }
+}
+
+TEST(fast_paths_wait_while_their_cpu_is_held)
+{
+    pmm_setup(64 * MiB, 2);
+    atomic_store(&hold_round, 0);
+    atomic_store(&calling, 0);
+    atomic_store(&returned, 0);
+    static const char *const names[OPS] = { "kalloc", "kfree", "page_alloc", "page_free" };
+    /* Warm CPU 1's caches, so each call would finish on its fast path. */
+    run_on_cpus(2, warm_cpu1, NULL);
+    run_on_cpus(2, hold_and_call, NULL);
+    for (int op = 0; op < OPS; op++)
+        CHECK(!atomic_load(&early[op]), "%s returned while its CPU was held", names[op]);
+    CHECK(pmm_check() == 0, "check after");
+    pmm_teardown();
+}
+
 int main(void)
 {
     return RUN_TESTS(cpus_ask_each_other_with_interrupts_off, parked_cpus_do_not_stall_others,
-                     null_only_when_exhausted_under_churn);
+                     null_only_when_exhausted_under_churn, fast_paths_wait_while_their_cpu_is_held);
 }

@@ -69,17 +69,30 @@ void smp_port_irq_pop(void);
  * the core owns, so a fast path finds its CPU's caches with one load from
  * the token, with no CPU id, bound test or table.  A port that defines
  * SMP_PORT_HAS_CPU_WORDS provides (inline, through SMP_PORT_INLINE)
- *     void **smp_port_cpu_words(int cpu);
+ *     void smp_port_set_cpu_word(int cpu, int i, void *p);
  *     void *smp_port_token_word(smp_port_token token, int i);
- * The first gives the words of CPU cpu (0 <= cpu < SMP_MAX_CPUS).  The
- * second reads word i of the CPU whose push returned token.  Every CPU's
- * words start as the core's smp_cpu_words_idle (the port copies them in at
- * boot, before any CPU calls smpmem), and so does any record whose token
- * is not a CPU's (the hosted port's private record of a cross-call): they
- * point at empty caches that send every fast path to its slow path, which
- * asks smp_port_cpu_id, so a fast path needs no NULL test.  Afterwards
- * only the core writes them, at pmm_init and pmm_reset, with no CPU inside
- * smpmem. */
+ *     void smp_port_irq_settle(void);
+ * The first sets word i of CPU cpu (0 <= cpu < the ncpu given to
+ * pmm_init); the core calls it at pmm_init and pmm_reset, with no CPU
+ * inside smpmem.  The second reads word i of the CPU whose push returned
+ * token.  Every CPU's words start as the core's smp_cpu_words_idle (the
+ * port copies them in at boot, before any CPU calls smpmem), and so does
+ * any record whose token is not a CPU's (the hosted port's private record
+ * of a cross-call): they point at empty caches that fail every fast-path
+ * test, so a fast path needs no NULL test, and its slow path asks
+ * smp_port_cpu_id.
+ *
+ * The words also let the token push skip waiting out a cross-call that
+ * holds this CPU (contract 1 of smp_port_cross_call), as a plain push
+ * must.  A port may do so if, while it holds a CPU, it makes that CPU's
+ * words idle before it checks the CPU is outside every section, ordered
+ * against the push as the push's own test would be (the hosted port: the
+ * words take the held flag's place in its Dekker pair, port/hosted).  A
+ * fast path that reads an idle word then takes its slow path, and every
+ * such slow path starts with smp_port_irq_settle(): it returns once no
+ * cross-call holds this CPU, with the section still pushed (stepping out
+ * of it meanwhile, as a plain push does).  Where the token push waits
+ * anyway (riscv64: interrupts off), settle does nothing. */
 #ifdef SMP_PORT_HAS_CPU_WORDS
 extern void *const smp_cpu_words_idle[SMP_CPU_WORDS];
 #endif

@@ -40,15 +40,15 @@ __attribute__((force_align_arg_pointer)) _Noreturn void smp_hosted_pop_underflow
     smp_port_panic("pop_off: interrupts popped more often than pushed");
 }
 
-void **smp_port_cpu_words(int cpu)
+void smp_port_set_cpu_word(int cpu, int i, void *p)
 {
-    return vcpus[cpu].words;
+    atomic_store_explicit(&vcpus[cpu].words[i], p, memory_order_release);
 }
 
 static void words_idle(struct smp_hosted_vcpu *v)
 {
     for (int w = 0; w < SMP_CPU_WORDS; w++)
-        v->words[w] = smp_cpu_words_idle[w];
+        atomic_store_explicit(&v->words[w], smp_cpu_words_idle[w], memory_order_seq_cst);
 }
 
 /* Every record's words start idle (port.h), before main and so before any
@@ -107,8 +107,11 @@ static void xcall_fence(void)
  * and while fn runs it touches no cache of its own CPU, so others may hold
  * that CPU meanwhile -- two CPUs asking each other cannot deadlock.
  * Askers serialise per target on xmu and nest only in increasing CPU order.
- * Holding a CPU: held = 1, process-wide fence, wait until its published
- * depth is 0; the owner's next push then sees held and waits.  The
+ * Holding a CPU: held = 1, its words idle (port_inline.h), process-wide
+ * fence, wait until its published depth is 0; the owner's next plain push
+ * then sees held and waits, and its next fast path an idle word, which
+ * sends it to a slow path that waits (smp_port_irq_settle).  Releasing:
+ * the words back, then held = 0, both releases.  The
  * caller's own CPU is held by xmu alone (its thread is right here).
  */
 void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
@@ -123,15 +126,22 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
     words_idle(&acting);
     smp_hosted_self = &acting;
     pthread_mutex_lock(&xmu[cpu]);
+    void *words[SMP_CPU_WORDS];
     if (t != mine) {
         atomic_store_explicit(&t->held, 1, memory_order_seq_cst);
+        for (int w = 0; w < SMP_CPU_WORDS; w++)
+            words[w] = atomic_load_explicit(&t->words[w], memory_order_relaxed);
+        words_idle(t);
         xcall_fence();
         while (atomic_load_explicit(&t->noff, memory_order_seq_cst) != 0)
             sched_yield();
     }
     fn(cpu, arg);
-    if (t != mine)
+    if (t != mine) {
+        for (int w = 0; w < SMP_CPU_WORDS; w++)
+            atomic_store_explicit(&t->words[w], words[w], memory_order_release);
         atomic_store_explicit(&t->held, 0, memory_order_release);
+    }
     pthread_mutex_unlock(&xmu[cpu]);
     smp_hosted_self = self;
     if (self == mine && depth) {                                       /* close */

@@ -33,7 +33,11 @@ struct smp_hosted_vcpu {
     _Alignas(128) _Atomic int noff;   /* published push depth; written by its thread */
     _Atomic int held;                 /* a cross-call has this CPU (under xmu) */
     int cpu;                          /* the CPU id of the thread counting here */
-    void *words[SMP_CPU_WORDS];       /* the core's (port.h); idle in a private record */
+    /* The core's words (port.h): this CPU's caches once pmm_init set them,
+     * else, and in a private record, and while a cross-call holds the CPU,
+     * the idle ones.  Read by the owner's fast paths; written by the core
+     * at init and reset, and by an asker around its call (port.c). */
+    void *_Atomic words[SMP_CPU_WORDS];
 };
 
 /* local-exec: the hosted port links into executables (tests, benchmarks,
@@ -98,6 +102,13 @@ static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
                      : "memory", "cc", SMP_HOSTED_VEC_CLOBBERS);
 }
 
+/* The push of a fast path that reads the core's words next (the token
+ * push): the held test is theirs (smp_port_token_word below). */
+static inline void smp_hosted_push_unchecked(struct smp_hosted_vcpu *v)
+{
+    __asm__ volatile("addl $1, %[noff]" : [noff] "+m"(*(int *)&v->noff) : : "memory", "cc");
+}
+
 static inline void smp_hosted_pop(struct smp_hosted_vcpu *v)
 {
     __asm__ volatile("subl $1, %[noff]\n\t"
@@ -133,6 +144,17 @@ static inline void smp_hosted_push(struct smp_hosted_vcpu *v)
 #endif
 }
 
+static inline void smp_hosted_push_unchecked(struct smp_hosted_vcpu *v)
+{
+    int n = atomic_load_explicit(&v->noff, memory_order_relaxed);
+#ifdef SMP_HOSTED_SYMMETRIC
+    atomic_store_explicit(&v->noff, n + 1, memory_order_seq_cst);
+#else
+    atomic_store_explicit(&v->noff, n + 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
 static inline void smp_hosted_pop(struct smp_hosted_vcpu *v)
 {
     int n = atomic_load_explicit(&v->noff, memory_order_relaxed);
@@ -164,7 +186,7 @@ static inline smp_port_token smp_port_irq_push_token(int *cpu)
     struct smp_hosted_vcpu *v = smp_hosted_self;
     if (cpu)
         *cpu = v->cpu;
-    smp_hosted_push(v);
+    smp_hosted_push_unchecked(v);      /* the held test: the words (below) */
     return v;
 }
 
@@ -173,14 +195,40 @@ static inline void smp_port_irq_pop_token(smp_port_token v)
     smp_hosted_pop_paired(v);
 }
 
-/* The core's words live in the vCPU records (port.h): the token is the
- * record, so a fast path's word is one load from a register.  A private
- * record (a thread running a cross-called function) holds the idle ones. */
+/*
+ * The core's words live in the vCPU records (port.h): the token is the
+ * record, so a fast path's word is one load from a register.  They also
+ * stand in for the held flag on the token push, which therefore is the
+ * addl alone.  The asker makes the CPU's words idle after it sets held and
+ * before its process-wide fence and its look at noff:
+ *
+ *   owner token push:  noff += 1;  [compiler barrier]  load word
+ *   asker:             held = 1; words = idle;  membarrier();  wait for noff == 0
+ *
+ * so either the asker sees the owner's depth (and waits for its pop) or
+ * the owner reads an idle word, fails its fast-path test and reaches
+ * smp_port_irq_settle in its slow path, which waits for the release.  The
+ * load is an acquire (a plain load on x86): the asker puts the real words
+ * back with a release after its function, so a fast path that reads one
+ * sees what the function did to the caches.  TSan builds make both sides
+ * seq_cst, as for held.
+ */
 #define SMP_PORT_HAS_CPU_WORDS 1
-void **smp_port_cpu_words(int cpu);
+void smp_port_set_cpu_word(int cpu, int i, void *p);
 static inline void *smp_port_token_word(smp_port_token v, int i)
 {
-    return v->words[i];
+#ifdef SMP_HOSTED_SYMMETRIC
+    return atomic_load_explicit(&v->words[i], memory_order_seq_cst);
+#else
+    return atomic_load_explicit(&v->words[i], memory_order_acquire);
+#endif
+}
+
+static inline void smp_port_irq_settle(void)
+{
+    struct smp_hosted_vcpu *v = smp_hosted_self;
+    if (atomic_load_explicit(&v->held, memory_order_seq_cst))
+        smp_hosted_push_held(v);       /* at depth 1: step out, wait, step back in */
 }
 
 #endif

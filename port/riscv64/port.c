@@ -23,9 +23,9 @@
 struct rv_hart rv_harts[RV_MAX_HARTS];
 _Static_assert(sizeof rv_harts[0].smp_words / sizeof(void *) == SMP_CPU_WORDS, "the core's words (port.h)");
 
-void **smp_port_cpu_words(int cpu)
+void smp_port_set_cpu_word(int cpu, int i, void *p)
 {
-    return rv_harts[cpu].smp_words;
+    rv_harts[cpu].smp_words[i] = p;
 }
 
 void rv_port_boot(void)

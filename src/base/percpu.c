@@ -17,6 +17,11 @@ _Noreturn void smp_bad_cpu(void)
 
 int smp_section_check(int cpu, int ncpu)
 {
+#ifdef SMP_PORT_HAS_CPU_WORDS
+    /* The fast path's push did not wait out a cross-call holding this CPU
+     * (port.h): an idle word sent it here.  Wait before touching a cache. */
+    smp_port_irq_settle();
+#endif
     if (!smp_cpu_unknown(cpu, ncpu))
         return 0;
     if (ncpu == 0) {
@@ -52,7 +57,7 @@ void smp_percpu_init(int ncpu, void *mem)
 void smp_percpu_publish(int cpu, int word, void *p)
 {
 #ifdef SMP_PORT_HAS_CPU_WORDS
-    smp_port_cpu_words(cpu)[word] = p;
+    smp_port_set_cpu_word(cpu, word, p);
 #else
     (void)cpu, (void)word, (void)p;
 #endif

@@ -149,16 +149,24 @@ SMP_FAST void *smp_nonnull(void *p)
  * reset, with no CPU inside smpmem). */
 void smp_percpu_publish(int cpu, int word, void *p);
 
-/* Enter this CPU's section; returns the CPU id (stable until exit). */
+/* Enter this CPU's section; returns the CPU id (stable until exit).  The
+ * plain push: it waits out a cross-call holding this CPU itself, where a
+ * fast path's token push may leave that to the words (port.h). */
 SMP_FAST int smp_section_enter(void)
 {
-    int cpu = smp_section_cpu(smp_section_enter_fast());
+    smp_port_irq_push();
+    int cpu = smp_port_cpu_id();
     if (__builtin_expect(smp_cpu_unknown(cpu, smp_percpu.ncpu), 0))
         smp_bad_cpu();
+#ifdef SMP_PERCPU_LOCKED
+    smp_lock_take_local(&smp_percpu.gate[cpu].lock);
+#endif
     return cpu;
 }
 
-/* A slow path entered from a fast one with an unchecked id: 0 if cpu is
+/* A slow path entered from a fast one with an unchecked id.  Its first
+ * step: where the port keeps the core's words, wait out a cross-call that
+ * holds this CPU (the fast push did not: port.h).  Then 0 if cpu is
  * fine, else -1 after leaving the section (which took no gate) when smpmem
  * is not initialised (ncpu 0: the caller returns its failure), else a
  * panic. */

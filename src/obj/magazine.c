@@ -35,9 +35,18 @@ void *smp_obj_alloc_slow(size_t key, struct smp_objs *o, int cpu)
     if (smp_section_check(cpu, o->ncpu))
         return 0;                              /* not initialised */
     struct smp_obj_cpu *c = &o->cpu[cpu];
-    void *p = smp_slot_of(c, cls)->head;
-    if (p)      /* not empty: the fast path found a link that leads outside the region */
-        smp_obj_bad_link(o, smp_slot_of(c, cls)->last, p);
+    struct smp_mag_slot *s = smp_slot_of(c, cls);
+    void *p = s->head;
+    if (p) {
+        /* Not empty.  Either the fast path read an idle word (a cross-call
+         * held this CPU, port.h) and the magazine is fine, or it found a
+         * link that leads outside the region or off the class. */
+        if (((uintptr_t)p - o->base) & s->check)
+            smp_obj_bad_link(o, s->last, p);
+        p = pop(o, c, cls);
+        smp_section_exit(cpu);
+        return p;
+    }
     if (c->previous[cls].head) {
         struct smp_mag t = smp_loaded_get(c, cls);
         smp_loaded_set(c, cls, c->previous[cls]);
@@ -97,8 +106,16 @@ void smp_obj_free_slow(void *p, size_t key, struct smp_objs *o, int cpu)
     if (smp_section_check(cpu, o->ncpu))
         smp_bad_cpu();                         /* kfree reaches here only after init */
     struct smp_obj_cpu *c = &o->cpu[cpu];
-    if (p == smp_slot_of(c, cls)->head)
+    struct smp_mag_slot *s = smp_slot_of(c, cls);
+    if (p == s->head)
         smp_panic_at("kfree", (uintptr_t)p, "double free: the object is already free in this CPU's cache");
+    if (s->count < s->cap) {                   /* an idle word sent the fast path here (port.h) */
+        smp_link_set(o, p, s->head);
+        s->head = p;
+        s->count++;
+        smp_section_exit(cpu);
+        return;
+    }
     struct smp_mag full = c->previous[cls];
     c->previous[cls] = smp_loaded_get(c, cls);
     smp_link_set(o, p, 0);
