@@ -14,7 +14,8 @@
 _Static_assert(SMP_DEBUG_NIL == SMP_NIL, "pmm_debug.h's NIL is the page layer's");
 
 /* Where a field lives and how wide it is. */
-enum kind { U8, U8_ATOMIC, U16, U32, U32_ATOMIC, UNSIGNED, UNSIGNED_ATOMIC, U64, PTR, SIZE_ATOMIC };
+enum kind { U8, U8_ATOMIC, U16, U32, U32_ATOMIC, UNSIGNED, UNSIGNED_ATOMIC, U64, PTR, SIZE_ATOMIC,
+             LOADED_COUNT /* p is a magazine slot, which keeps its count as room (obj.h) */ };
 
 struct slot {
     void *p;
@@ -78,7 +79,8 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
             bad("magazine is 0 (loaded) or 1 (previous)");
         if (f == SMP_DBG_MAG_HEAD)
             return (struct slot){ i ? &c->previous[cls].head : &smp_slot_of(c, cls)->head, PTR, 0 };
-        return (struct slot){ i ? &c->previous[cls].count : &smp_slot_of(c, cls)->count, U32, 0 };
+        return i ? (struct slot){ &c->previous[cls].count, U32, 0 }
+                 : (struct slot){ smp_slot_of(c, cls), LOADED_COUNT, 0 };
     case SMP_DBG_MAG_CAP:         return (struct slot){ &o->cap[cls], U32, 1 };
     case SMP_DBG_DEPOT_N:         return (struct slot){ &dep->n, UNSIGNED_ATOMIC, 0 };
     case SMP_DBG_DEPOT_MAX:       return (struct slot){ &dep->max, UNSIGNED, 0 };
@@ -111,6 +113,10 @@ static uint64_t load(struct slot s)
     case U64:             return *(uint64_t *)s.p;
     case PTR:             return (uintptr_t)*(void **)s.p;
     case SIZE_ATOMIC:     return atomic_load_explicit((atomic_size_t *)s.p, memory_order_relaxed);
+    case LOADED_COUNT: {
+        const struct smp_mag_slot *m = s.p;
+        return (uint32_t)(m->cap - m->room);
+    }
     }
     return 0;
 }
@@ -128,6 +134,11 @@ static void store(struct slot s, uint64_t v)
     case U64:             *(uint64_t *)s.p = v; break;
     case PTR:             *(void **)s.p = (void *)(uintptr_t)v; break;
     case SIZE_ATOMIC:     atomic_store_explicit((atomic_size_t *)s.p, (size_t)v, memory_order_relaxed); break;
+    case LOADED_COUNT: {
+        struct smp_mag_slot *m = s.p;
+        m->room = m->cap - (uint32_t)v;
+        break;
+    }
     }
 }
 

@@ -35,21 +35,29 @@ void *smp_pages_under_pressure(struct smp_pages *pg, unsigned order)
     return smp_reclaim_and_alloc(m, (int)order);
 }
 
-static __attribute__((noinline)) void *kalloc_large(struct smp_pmm *m, size_t size)
+static __attribute__((noinline)) void *kalloc_large(size_t size)
 {
+    struct smp_pmm *m = smp_pmm_live;
     if (size == 0 || size > (SMP_PAGE_SIZE << m->pg.max_order))
         return 0;
     return smp_pg_alloc(&m->pg, order_for(size));
 }
 
+/* Before init the live state is the empty one: its ncpu is 0, so the
+ * layers' slow paths answer NULL. */
+static inline struct smp_objs *live_objs(void)
+{
+    return &smp_pmm_live->obj;
+}
+
 void *SMP_UNCHECKED(smp_kalloc)(size_t size)
 {
-    /* Before init the live state is the empty one: its ncpu is 0, so the
-     * layers' slow paths answer NULL. */
-    struct smp_pmm *m = smp_pmm_live;
+    /* The fast path may not need the live state at all (smp_obj_alloc);
+     * the large path loads it itself, so no branch shares a load the
+     * compiler would hoist onto the fast path. */
     if (__builtin_expect(size - 1 < SMP_MAX_SMALL, 1))     /* 0 wraps */
-        return smp_obj_alloc(&m->obj, smp_slot_key_of(size));
-    return kalloc_large(m, size);
+        return smp_obj_alloc(live_objs, smp_slot_key_of(size));
+    return kalloc_large(size);
 }
 
 /* What p is, for kfree's slow path and usable_size: the slab class (>= 0)

@@ -11,12 +11,12 @@
 #include "magazine.h"
 #include "../base/fmt.h"
 
-#define IDLE_SLOT { .head = (void *)1, .cap = 0, .check = ~(uintptr_t)0 }
+#define IDLE_SLOT { .head = (void *)1, .room = 0, .cap = 0, .check = ~(uintptr_t)0 }
 const struct smp_obj_cpu smp_obj_cpu_idle = {
     .slot = { IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT,
-              IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT },
+              IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT },
 };
-_Static_assert(SMP_KALLOC_CLASSES + 1 == 10, "smp_obj_cpu_idle names every slot");
+_Static_assert(SMP_KALLOC_CLASSES == 9, "smp_obj_cpu_idle names every slot");
 
 /* Pop from this CPU's loaded magazine of cls (not empty). */
 static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)
@@ -25,7 +25,7 @@ static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)
     void *p = s->head;
     s->head = smp_link_next(o, p);
     s->last = p;
-    s->count--;
+    s->room++;
     return p;
 }
 
@@ -109,10 +109,10 @@ void smp_obj_free_slow(void *p, size_t key, struct smp_objs *o, int cpu)
     struct smp_mag_slot *s = smp_slot_of(c, cls);
     if (p == s->head)
         smp_panic_at("kfree", (uintptr_t)p, "double free: the object is already free in this CPU's cache");
-    if (s->count < s->cap) {                   /* an idle word sent the fast path here (port.h) */
+    if (s->room) {                             /* an idle word sent the fast path here (port.h) */
         smp_link_set(o, p, s->head);
         s->head = p;
-        s->count++;
+        s->room--;
         smp_section_exit(cpu);
         return;
     }

@@ -11,8 +11,13 @@
 
 /* An object of the class whose slot key is `key` (SMP_SLOT_KEY: what
  * smp_key_table gives kalloc), or NULL when no page can be had for a new
- * slab (the caller may reclaim from above and retry). */
-SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
+ * slab (the caller may reclaim from above and retry).  objs() gives the
+ * layer's state.  It is a function, inlined, not a pointer, so that where
+ * the port keeps the core's words (the fast path then reads only this
+ * CPU's caches) the state is loaded on the slow path alone: an argument
+ * would be loaded before the section's push, which the compiler may not
+ * move a load across. */
+SMP_FAST void *smp_obj_alloc(struct smp_objs *(*objs)(void), size_t key)
 {
     struct smp_fast_section sec = smp_section_enter_fast();
     struct smp_obj_cpu *c;
@@ -22,10 +27,10 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
      * an empty magazine (NULL) or a corrupt link (outside the region, or
      * off the class's alignment: check, struct smp_mag_slot); the slow
      * path tells which. */
-    if (__builtin_expect(!(c = smp_section_local(sec, SMP_OBJ_WORD, o->cpu_at, o->ncpu)) ||
-                         (s = smp_slot(c, key), p = s->head, ((uintptr_t)p - o->base) & s->check), 0))
-        return smp_obj_alloc_slow(key, o, smp_section_cpu(sec));
-    void *next = smp_link_get(o, p);
+    if (__builtin_expect(!(c = smp_section_local(sec, SMP_OBJ_WORD, objs()->cpu_at, objs()->ncpu)) ||
+                         (s = smp_slot(c, key), p = s->head, ((uintptr_t)p - c->base) & s->check), 0))
+        return smp_obj_alloc_slow(key, objs(), smp_section_cpu(sec));
+    void *next = smp_link_decode(c->secret, p);
     /* The next pop reads next's link: start that load now.  Objects freed
      * by another CPU are cold here, and the caller is about to spend time
      * with p anyway.  (A prefetch of a bad pointer does not fault; the
@@ -33,7 +38,7 @@ SMP_FAST void *smp_obj_alloc(struct smp_objs *o, size_t key)
     __builtin_prefetch(next);
     s->head = next;
     s->last = p;
-    s->count--;
+    s->room++;
     smp_section_exit_fast(sec);
     return p;
 }
@@ -46,15 +51,19 @@ SMP_FAST void smp_obj_free(struct smp_objs *o, size_t key, void *p)
     struct smp_fast_section sec = smp_section_enter_fast();
     struct smp_obj_cpu *c;
     struct smp_mag_slot *s;
-    /* Slow: an unknown CPU id, a full magazine, or p freed again on top of it. */
+    /* Slow: an unknown CPU id, p freed again on top of the magazine, or a
+     * full one (room 0).  The room is read through a volatile lvalue only
+     * to steer GCC: it would otherwise load it into a register, test it and
+     * store it back decremented (five instructions) where a test and a
+     * decrement in memory take three (clang does this unasked). */
     if (__builtin_expect(!(c = smp_section_local(sec, SMP_OBJ_WORD, o->cpu_at, o->ncpu)) ||
-                         (s = smp_slot(c, key), s->count >= s->cap || p == s->head), 0)) {
+                         (s = smp_slot(c, key), p == s->head || !*(volatile uint32_t *)&s->room), 0)) {
         smp_obj_free_slow(p, key, o, smp_section_cpu(sec));
         return;
     }
     smp_link_set(o, p, s->head);
     s->head = p;
-    s->count++;
+    s->room--;
     smp_section_exit_fast(sec);
 }
 

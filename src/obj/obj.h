@@ -78,7 +78,11 @@ struct smp_mag {
  * through smp_loaded_get/set, which leave them alone. */
 struct smp_mag_slot {
     void *head;                      /* free objects, linked through their first words */
-    uint32_t count;
+    /* How many more objects the magazine takes: cap - count.  Kept as the
+     * room, not the count, because kfree tests it against zero (a compare
+     * with memory) where a count would be loaded, compared with cap and
+     * stored back: two instructions fewer per pair. */
+    uint32_t room;
     uint32_t cap;                    /* = smp_objs.cap[cls]: objects in a full magazine */
     /* The object last popped (its link made head).  Not beside head: the
      * pop stores both, and a compiler would pair adjacent stores into a
@@ -100,11 +104,11 @@ struct smp_mag_slot {
 };
 _Static_assert(sizeof(struct smp_mag_slot) == 32, "a magazine slot is 32 bytes (smp_slot)");
 
-/* Where a class's slot is, as one byte: its offset from the CPU's slot
- * array halved, (cls + 1) * 16 (slot 0 is unused, so no class has key 0).
- * kalloc gets it from smp_key_table, kfree from the page's owner byte, and
- * both address the slot as base + 2 * key, an x86 addressing mode (or one
- * shift elsewhere): no multiply, no conversion between the two. */
+/* Where a class's slot is, as one byte: its offset from the CPU's caches
+ * halved, (cls + 1) * 16 (no class has key 0: the first 32 bytes are not a
+ * slot).  kalloc gets it from smp_key_table, kfree from the page's owner
+ * byte, and both address the slot as c + 2 * key, an x86 addressing mode
+ * (or one shift elsewhere): no multiply, no conversion between the two. */
 #define SMP_SLOT_KEY(cls) (((unsigned)(cls) + 1) * 16)
 #define SMP_KEY_CLASS(key) ((unsigned)(key) / 16 - 1)
 
@@ -113,35 +117,44 @@ _Static_assert(sizeof(struct smp_mag_slot) == 32, "a magazine slot is 32 bytes (
  * boundary does not ping-pong batches.  Touched only in this CPU's section
  * or by a function cross-called for it. */
 struct smp_obj_cpu {
-    _Alignas(SMP_CPU_ALIGN) struct smp_mag_slot slot[SMP_KALLOC_CLASSES + 1];   /* [0] unused */
+    /* Copies of smp_objs' base and secret, set at init and never changed,
+     * in the 32 bytes before the first slot: kalloc's fast path reads
+     * nothing but this CPU's caches (no load of the top's pointer), and
+     * they share a line with the smallest classes' slots. */
+    _Alignas(SMP_CPU_ALIGN) uintptr_t base;
+    uintptr_t secret;
+    uintptr_t unused[2];
+    struct smp_mag_slot slot[SMP_KALLOC_CLASSES];
     struct smp_mag previous[SMP_KALLOC_CLASSES];
     char pad[512 - (SMP_KALLOC_CLASSES + 1) * sizeof(struct smp_mag_slot)
              - SMP_KALLOC_CLASSES * sizeof(struct smp_mag)];
 };
 /* A power of two: CPUs' caches never share a line or a prefetched pair. */
 _Static_assert(sizeof(struct smp_obj_cpu) == 512, "per-CPU object caches: 512 bytes");
+_Static_assert(__builtin_offsetof(struct smp_obj_cpu, slot) == 2 * SMP_SLOT_KEY(0),
+               "class 0's slot lies at twice its key (smp_slot)");
 
 static inline struct smp_mag_slot *smp_slot(struct smp_obj_cpu *c, size_t key)
 {
-    return (struct smp_mag_slot *)((char *)c->slot + 2 * key);
+    return (struct smp_mag_slot *)((char *)c + 2 * key);
 }
 
 static inline struct smp_mag_slot *smp_slot_of(struct smp_obj_cpu *c, unsigned cls)
 {
-    return smp_slot(c, SMP_SLOT_KEY(cls));
+    return &c->slot[cls];
 }
 
 static inline struct smp_mag smp_loaded_get(struct smp_obj_cpu *c, unsigned cls)
 {
     struct smp_mag_slot *s = smp_slot_of(c, cls);
-    return (struct smp_mag){ s->head, s->count };
+    return (struct smp_mag){ s->head, s->cap - s->room };
 }
 
 static inline void smp_loaded_set(struct smp_obj_cpu *c, unsigned cls, struct smp_mag m)
 {
     struct smp_mag_slot *s = smp_slot_of(c, cls);
     s->head = m.head;
-    s->count = m.count;
+    s->room = s->cap - m.count;
     s->last = 0;
 }
 
@@ -187,9 +200,8 @@ struct smp_objs {
 #define SMP_OBJ_WORD 1
 
 /* A CPU's object caches while no region is live (smp_cpu_words_idle,
- * port.h): in every slot cap 0 (the free sees a full magazine) and head 1
- * with check all ones (the pop's test fails whatever base is, also the
- * uninitialised state's 0).  Read only. */
+ * port.h): in every slot room 0 (the free sees a full magazine) and head 1
+ * with check all ones (the pop's test fails, base being 0).  Read only. */
 extern const struct smp_obj_cpu smp_obj_cpu_idle;
 
 /*
@@ -205,9 +217,14 @@ extern const struct smp_obj_cpu smp_obj_cpu_idle;
  * in a row, the first free still in the cache) panics as a double free.
  * The checked build (SMP_CHECKED) catches double frees of any kind.
  */
+static inline void *smp_link_decode(uintptr_t secret, const void *obj)
+{
+    return (void *)(*(const uintptr_t *)obj ^ secret);
+}
+
 static inline void *smp_link_get(const struct smp_objs *o, const void *obj)
 {
-    return (void *)(*(const uintptr_t *)obj ^ o->secret);
+    return smp_link_decode(o->secret, obj);
 }
 
 static inline void smp_link_set(const struct smp_objs *o, void *obj, const void *next)

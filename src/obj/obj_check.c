@@ -46,11 +46,13 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
     }
     for (int cpu = 0; cpu < ncpu; cpu++) {
         struct smp_obj_cpu *c = o->cpu_at[cpu] = &o->cpu[cpu];
-        c->slot[0] = (struct smp_mag_slot){ .check = ~(uintptr_t)0 };   /* no class: always slow */
+        c->base = o->base;
+        c->secret = o->secret;
+        c->unused[0] = c->unused[1] = 0;
         for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
             c->previous[cls] = (struct smp_mag){ 0, 0 };
             *smp_slot_of(c, cls) = (struct smp_mag_slot){
-                .cap = o->cap[cls], .check = ~(bound - 1) | (smp_class_size(cls) - 1) };
+                .room = o->cap[cls], .cap = o->cap[cls], .check = ~(bound - 1) | (smp_class_size(cls) - 1) };
         }
     }
     smp_slab_init(o);
@@ -189,7 +191,7 @@ static void count_cpu(int cpu, void *arg)
 {
     struct count *k = arg;
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++)
-        k->cached[cls] += smp_slot_of(&k->o->cpu[cpu], cls)->count + k->o->cpu[cpu].previous[cls].count;
+        k->cached[cls] += smp_loaded_get(&k->o->cpu[cpu], cls).count + k->o->cpu[cpu].previous[cls].count;
 }
 
 void smp_obj_stats(struct smp_objs *o, int cpu, struct smp_kalloc_stats *out)
