@@ -232,6 +232,8 @@ TEST(null_only_when_exhausted_under_churn)
  * succeed.  One round per fast path: kalloc, kfree, page_alloc, page_free. */
 enum { OP_KALLOC, OP_KFREE, OP_PAGE_ALLOC, OP_PAGE_FREE, OPS };
 
+static void *held_obj, *held_page;
+
 static void warm_cpu1(int cpu, void *arg)
 {
     (void)arg;
@@ -246,9 +248,13 @@ static void warm_cpu1(int cpu, void *arg)
         kfree(o[i]);
         page_free(p[i], 0);
     }
+    /* For page_free under the hold.  Taken here: CPU 1 must make no call
+     * but the announced one while CPU 0 holds it, or that call would wait
+     * for a hold that waits for CPU 1. */
+    held_page = page_alloc(0);
 }
+
 static atomic_int hold_round, calling, returned, early[OPS];
-static void *held_obj, *held_page;
 
 static void hold_while_calling(int cpu, void *arg)
 {
@@ -277,8 +283,6 @@ static void hold_and_call(int cpu, void *arg)
                 sched_yield();
             continue;
         }
-        if (op == OP_KALLOC)
-            held_page = page_alloc(0);                  /* for page_free below */
         while (atomic_load(&hold_round) != op + 1)
             sched_yield();
         atomic_store(&calling, op + 1);
