@@ -123,7 +123,7 @@ struct smp_obj_cpu {
      * they share a line with the smallest classes' slots. */
     _Alignas(SMP_CPU_ALIGN) uintptr_t base;
     uintptr_t secret;
-    uintptr_t unused[2];
+    char unused[32 - 2 * sizeof(uintptr_t)];   /* 32 bytes on every pointer width */
     struct smp_mag_slot slot[SMP_KALLOC_CLASSES];
     struct smp_mag previous[SMP_KALLOC_CLASSES];
     char pad[512 - (SMP_KALLOC_CLASSES + 1) * sizeof(struct smp_mag_slot)
