@@ -48,7 +48,8 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
         struct smp_obj_cpu *c = o->cpu_at[cpu] = &o->cpu[cpu];
         c->base = o->base;
         c->secret = o->secret;
-        c->unused[0] = c->unused[1] = 0;
+        for (size_t i = 0; i < sizeof c->unused; i++)
+            c->unused[i] = 0;
         for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
             c->previous[cls] = (struct smp_mag){ 0, 0 };
             *smp_slot_of(c, cls) = (struct smp_mag_slot){
