@@ -257,7 +257,7 @@ static uint32_t buddies_not_coalesced(void)
 
 static uint32_t cached_uncached_order(void)
 {
-    uint32_t h = find_head(ST_BUDDY, 4);
+    uint32_t h = find_head(ST_BUDDY, SMP_DEBUG_PCP_ORDERS);
     POKE_PAGE(STATE, h, ST_PCP);
     return h;
 }

@@ -31,7 +31,7 @@
  * and every other piece of metadata are carved from the start of the region.
  * Returns 0, or:
  *   SMP_EINVAL  start or end NULL, end <= start, ncpu < 1 or > SMP_MAX_CPUS;
- *   SMP_ERANGE  fewer than 64 usable pages after metadata, or more than
+ *   SMP_ERANGE  fewer than 128 usable pages after metadata, or more than
  *               2^32 pages;
  *   SMP_EBUSY   already initialised (call smp_pmm_reset first).
  * Not thread-safe: call once, before other CPUs use smpmem. */

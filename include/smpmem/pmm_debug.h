@@ -40,7 +40,7 @@ enum smp_pmm_field {
     /* The buddy zone. */
     SMP_DBG_ZONE_HEAD,        /* free list of order k (k <= 20) */
     SMP_DBG_ZONE_FREE_PAGES,
-    /* CPU cpu's page cache ring of order k (k < 4). */
+    /* CPU cpu's page cache ring of order k (k < SMP_DEBUG_PCP_ORDERS). */
     SMP_DBG_RING_TOP,
     SMP_DBG_RING_BOTTOM,
     SMP_DBG_RING_SLOT,        /* the slot at position i (wraps) */
@@ -61,6 +61,9 @@ enum smp_pmm_field {
     SMP_DBG_SLAB_PER_SLAB,    /* read-only: objects per slab */
 };
 #define SMP_DEBUG_NIL 0xffffffffu
+/* Orders 0 .. SMP_DEBUG_PCP_ORDERS - 1 have per-CPU page caches (rings);
+ * larger blocks come from the zone, under its lock. */
+#define SMP_DEBUG_PCP_ORDERS 5
 /* Make free object obj's link lead to next, encoded as the allocator
  * stores links (they are XOR a per-init secret: obj.h). */
 void smp_pmm_debug_set_link(void *obj, const void *next);

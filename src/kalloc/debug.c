@@ -11,6 +11,8 @@
 #include "top.h"
 #include "../base/fmt.h"
 
+_Static_assert(SMP_DEBUG_PCP_ORDERS == SMP_PCP_ORDERS, "pmm_debug.h names the cached orders");
+
 _Static_assert(SMP_DEBUG_NIL == SMP_NIL, "pmm_debug.h's NIL is the page layer's");
 
 /* Where a field lives and how wide it is. */

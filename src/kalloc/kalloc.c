@@ -5,7 +5,7 @@
  *   size <= 2 KiB   power-of-two class: obj/magazine.h (per CPU) over the
  *                   depot and the slabs
  *   size  > 2 KiB   a buddy block of 2^order pages (per-CPU page cache for
- *                   orders < 4, the zone above)
+ *                   orders < 5, up to 64 KiB; the zone above)
  *
  * Alignment falls out of the layout: classes are powers of two carved from
  * size-aligned slabs, and buddy blocks are aligned to their size.  kfree

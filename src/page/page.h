@@ -90,7 +90,7 @@ static inline void smp_set_state(struct smp_page_head *h, unsigned s)
  * steal take from `bottom` (cold).  Touched only inside the owner's section
  * or by a function cross-called for it; top/bottom and the statistics are
  * relaxed atomics only so that pmm_free_pages and reports may peek. */
-#define SMP_PCP_ORDERS 4
+#define SMP_PCP_ORDERS 5
 #define SMP_PCP_CAP0 512
 #define SMP_PCP_SLOTS (2 * SMP_PCP_CAP0)
 
@@ -190,7 +190,7 @@ uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned ma
  * owner bytes, and the pages.
  * zeroed: the caller knows the memory reads as zero (skip clearing the
  * descriptors).  0, or SMP_ERANGE when fewer than SMP_PG_MIN_PAGES fit. */
-#define SMP_PG_MIN_PAGES 64
+#define SMP_PG_MIN_PAGES 128
 /* Bytes of ring slots per CPU (after the ncpu headers). */
 #define SMP_PCP_SLOT_BYTES (SMP_PCP_SLOTS * sizeof(uint32_t))
 /* Manage the pages in [start, end) (their metadata carved from its start),

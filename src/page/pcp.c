@@ -18,7 +18,7 @@ const struct smp_pcp smp_pcp_idle;
 #include "../base/fmt.h"
 
 /* Ring geometry: order o has capacity SMP_PCP_CAP0 >> o and starts at
- * slots[pcp_off(o)] (512 + 256 + 128 + 64 of the SMP_PCP_SLOTS). */
+ * slots[pcp_off(o)] (512 + 256 + 128 + 64 + 32 of the SMP_PCP_SLOTS). */
 static unsigned pcp_off(unsigned o) { return SMP_PCP_SLOTS - (SMP_PCP_SLOTS >> o); }
 static unsigned pcp_cap(unsigned o) { return SMP_PCP_CAP0 >> o; }
 
