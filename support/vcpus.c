@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "vcpus.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,21 @@ static struct {
     double start[VCPUS_MAX], end[VCPUS_MAX];
     int broken[VCPUS_MAX];
 } run;
+
+/* vcpus_pin_threads: the host CPUs threads are pinned to, in order. */
+static int pin_cpus[CPU_SETSIZE], npin;
+
+int vcpus_pin_threads(void)
+{
+    cpu_set_t set;
+    npin = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set))
+            pin_cpus[npin++] = c;
+    return npin;
+}
 
 static double now(void)
 {
@@ -59,12 +75,26 @@ double vcpus_run_with(const struct vcpus_hooks *hooks, int first, int n,
         fprintf(stderr, "vcpus_run: pthread_barrier_init: %s\n", strerror(err));
         exit(1);
     }
-    for (int i = 0; i < n; i++)
-        if ((err = pthread_create(&th[i], NULL, thread_main, (void *)(long)i))) {
+    for (int i = 0; i < n; i++) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (npin && n <= npin) {
+            /* Set before the thread exists, so it never runs elsewhere.
+             * Only when each thread has a core of its own: more threads
+             * than cores need the kernel's balancing as they finish. */
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(pin_cpus[i % npin], &one);
+            pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+        }
+        err = pthread_create(&th[i], &attr, thread_main, (void *)(long)i);
+        pthread_attr_destroy(&attr);
+        if (err) {
             fprintf(stderr, "vcpus_run: pthread_create (CPU %d of %d): %s\n",
                     first + i, n, strerror(err));
             exit(1);
         }
+    }
     for (int i = 0; i < n; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&run.barrier);

@@ -47,6 +47,19 @@ double vcpus_run_with(const struct vcpus_hooks *hooks, int first, int n,
  * with interrupts still pushed off. */
 double vcpus_run(int first, int n, vcpu_fn *fn, void *arg);
 
+/* Benchmarks: from now on, when a run has no more threads than the CPUs
+ * this process may use (sched_getaffinity), start thread i on the i-th of
+ * them and keep it there.
+ * Without it a new thread starts beside its creator and the kernel moves
+ * it to an idle core only later: on a 2-core machine a 2-thread run of
+ * 50 ms spent its first milliseconds on one core in some rounds and not in
+ * others, which made 2-thread medians swing by 1.4x (bench_bcache's hits).
+ * Runs with more threads than CPUs stay unpinned: as threads finish, the
+ * kernel must move the rest onto the idle cores.  Tests leave it off, so
+ * the scheduler varies their interleavings.
+ * Returns the number of host CPUs used (0: pinning unavailable, left off). */
+int vcpus_pin_threads(void);
+
 /* Called from fn: wait until every thread of the current run is here. */
 void vcpus_barrier(void);
 
