@@ -636,6 +636,21 @@ static uint32_t cached_exceeds_inuse(void)
     return NIL;
 }
 
+/* A CPU's copies of the layer's constants (obj.h), each changed alone:
+ * the check names the same reason for every one.  CPU 1: not the CPU
+ * whose caches the scene's objects sit in. */
+static uint32_t cpu_constant_off(uint32_t which)
+{
+    unsigned k = which >= 2 ? CLS64 : 0;
+    uint64_t v = get(SMP_DBG_CPU_OBJ_CONST, 1, k, which);
+    poke(SMP_DBG_CPU_OBJ_CONST, 1, k, which, which == 2 ? v + 1 : v ^ 4096);
+    return NIL;
+}
+static uint32_t cpu_base_off(void) { return cpu_constant_off(0); }
+static uint32_t cpu_secret_off(void) { return cpu_constant_off(1); }
+static uint32_t cpu_cap_off(void) { return cpu_constant_off(2); }
+static uint32_t cpu_test_mask_off(void) { return cpu_constant_off(3); }
+
 static uint32_t depot_over_bound(void)
 {
     poke(SMP_DBG_DEPOT_N, 0, CLS2K, 0, get(SMP_DBG_DEPOT_MAX, 0, CLS2K, 0) + 1);
@@ -662,6 +677,10 @@ static const struct pcase obj_cases[] = {
     { "magazine count disagrees with its chain", magazine_count_off },
     { "magazine holds more than its capacity", magazine_over_capacity },
     { "more objects cached in magazines than slabs hand out", cached_exceeds_inuse },
+    { "cpu's object cache constants corrupt (base, secret, capacity or test mask)", cpu_base_off },
+    { "cpu's object cache constants corrupt (base, secret, capacity or test mask)", cpu_secret_off },
+    { "cpu's object cache constants corrupt (base, secret, capacity or test mask)", cpu_cap_off },
+    { "cpu's object cache constants corrupt (base, secret, capacity or test mask)", cpu_test_mask_off },
     { "depot holds more magazines than its bound", depot_over_bound },
     { "magazine count disagrees with its chain", depot_magazine_count_off },
 };

@@ -59,6 +59,10 @@ enum smp_pmm_field {
     SMP_DBG_SLAB_NSLABS,
     SMP_DBG_SLAB_ORDER,       /* read-only: page order of a slab */
     SMP_DBG_SLAB_PER_SLAB,    /* read-only: objects per slab */
+    /* CPU cpu's copies of the object layer's constants, which its fast
+     * paths read: i = 0 the region base, 1 the link secret, 2 class k's
+     * magazine capacity, 3 class k's pop test mask. */
+    SMP_DBG_CPU_OBJ_CONST,
 };
 #define SMP_DEBUG_NIL 0xffffffffu
 /* Orders 0 .. SMP_DEBUG_PCP_ORDERS - 1 have per-CPU page caches (rings);

@@ -16,7 +16,7 @@ _Static_assert(SMP_DEBUG_PCP_ORDERS == SMP_PCP_ORDERS, "pmm_debug.h names the ca
 _Static_assert(SMP_DEBUG_NIL == SMP_NIL, "pmm_debug.h's NIL is the page layer's");
 
 /* Where a field lives and how wide it is. */
-enum kind { U8, U8_ATOMIC, U16, U32, U32_ATOMIC, UNSIGNED, UNSIGNED_ATOMIC, U64, PTR, SIZE_ATOMIC,
+enum kind { U8, U8_ATOMIC, U16, U32, U32_ATOMIC, UNSIGNED, UNSIGNED_ATOMIC, U64, PTR, UPTR, SIZE_ATOMIC,
              LOADED_COUNT /* p is a magazine slot, which keeps its count as room (obj.h) */ };
 
 struct slot {
@@ -40,7 +40,7 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     if (f <= SMP_DBG_PAGE_OWNER_BYTE && i >= pg->npages)
         bad("page index outside the region");
     int per_cpu = (f >= SMP_DBG_RING_TOP && f <= SMP_DBG_RING_CAP) ||
-                  f == SMP_DBG_MAG_HEAD || f == SMP_DBG_MAG_COUNT;
+                  f == SMP_DBG_MAG_HEAD || f == SMP_DBG_MAG_COUNT || f == SMP_DBG_CPU_OBJ_CONST;
     if (per_cpu && (cpu < 0 || cpu >= pg->ncpu))
         bad("cpu outside 0..ncpu-1");
     if (!per_cpu)
@@ -98,6 +98,14 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     case SMP_DBG_SLAB_NSLABS:     return (struct slot){ &sc->nslabs, UNSIGNED, 0 };
     case SMP_DBG_SLAB_ORDER:      return (struct slot){ &sc->order, UNSIGNED, 1 };
     case SMP_DBG_SLAB_PER_SLAB:   return (struct slot){ &sc->per_slab, UNSIGNED, 1 };
+    case SMP_DBG_CPU_OBJ_CONST:
+        switch (i) {
+        case 0:  return (struct slot){ &c->base, UPTR, 0 };
+        case 1:  return (struct slot){ &c->secret, UPTR, 0 };
+        case 2:  return (struct slot){ &smp_slot_of(c, cls)->cap, U32, 0 };
+        case 3:  return (struct slot){ &smp_slot_of(c, cls)->check, UPTR, 0 };
+        default: bad("object-cache constant is 0..3");
+        }
     }
     bad("unknown field");
 }
@@ -114,6 +122,7 @@ static uint64_t load(struct slot s)
     case UNSIGNED_ATOMIC: return atomic_load_explicit((_Atomic unsigned *)s.p, memory_order_relaxed);
     case U64:             return *(uint64_t *)s.p;
     case PTR:             return (uintptr_t)*(void **)s.p;
+    case UPTR:            return *(uintptr_t *)s.p;
     case SIZE_ATOMIC:     return atomic_load_explicit((atomic_size_t *)s.p, memory_order_relaxed);
     case LOADED_COUNT: {
         const struct smp_mag_slot *m = s.p;
@@ -135,6 +144,7 @@ static void store(struct slot s, uint64_t v)
     case UNSIGNED_ATOMIC: atomic_store_explicit((_Atomic unsigned *)s.p, (unsigned)v, memory_order_relaxed); break;
     case U64:             *(uint64_t *)s.p = v; break;
     case PTR:             *(void **)s.p = (void *)(uintptr_t)v; break;
+    case UPTR:            *(uintptr_t *)s.p = (uintptr_t)v; break;
     case SIZE_ATOMIC:     atomic_store_explicit((atomic_size_t *)s.p, (size_t)v, memory_order_relaxed); break;
     case LOADED_COUNT: {
         struct smp_mag_slot *m = s.p;

@@ -14,6 +14,15 @@ size_t smp_obj_percpu_bytes(int ncpu)
     return (size_t)ncpu * sizeof(struct smp_obj_cpu);
 }
 
+/* The pop's test mask of class cls (struct smp_mag_slot: check). */
+static uintptr_t slot_check(const struct smp_objs *o, unsigned cls)
+{
+    uintptr_t bound = SMP_PAGE_SIZE;          /* the span rounded up to a power of two */
+    while (bound < o->span)
+        bound <<= 1;
+    return ~(bound - 1) | (smp_class_size(cls) - 1);
+}
+
 /* A per-init secret with no entropy source: the region's addresses and
  * this call's stack address, mixed (splitmix64's finaliser).  It need not be
  * unguessable: it turns a stray write into a link that fails its check. */
@@ -37,9 +46,6 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
     o->secret = make_secret(pg);
     o->ncpu = ncpu;
     o->cpu = percpu_mem;
-    uintptr_t bound = SMP_PAGE_SIZE;          /* the span rounded up to a power of two */
-    while (bound < o->span)
-        bound <<= 1;
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         size_t n = SMP_MAG_BYTES / smp_class_size(cls);
         o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
@@ -53,7 +59,7 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
         for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
             c->previous[cls] = (struct smp_mag){ 0, 0 };
             *smp_slot_of(c, cls) = (struct smp_mag_slot){
-                .room = o->cap[cls], .cap = o->cap[cls], .check = ~(bound - 1) | (smp_class_size(cls) - 1) };
+                .room = o->cap[cls], .cap = o->cap[cls], .check = slot_check(o, cls) };
         }
     }
     smp_slab_init(o);
@@ -150,9 +156,29 @@ static int check_magazine(struct smp_objs *o, unsigned cls, const struct smp_mag
     return 0;
 }
 
+/* The constants a CPU's fast paths read instead of the layer's own: set at
+ * init, never written again (obj.h).  A stray write here would turn off
+ * the pop's tests or decode every link wrong. */
+static int check_cpu_constants(struct smp_objs *o, const struct smp_obj_cpu *c)
+{
+    int bad = c->base != o->base || c->secret != o->secret;
+    for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
+        const struct smp_mag_slot *s = &c->slot[cls];
+        bad |= s->cap != o->cap[cls] || s->check != slot_check(o, cls);
+    }
+    return bad ? smp_check_fail(o->pg, SMP_NIL,
+                                "cpu's object cache constants corrupt (base, secret, capacity or test mask)")
+               : 0;
+}
+
 int smp_obj_check_frozen(struct smp_objs *o, const struct smp_obj_census *census)
 {
     struct smp_pages *pg = o->pg;
+    for (int cpu = 0; cpu < o->ncpu; cpu++) {
+        int rc = check_cpu_constants(o, &o->cpu[cpu]);
+        if (rc)
+            return rc;
+    }
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         struct smp_slab_class *c = &o->slab[cls];
         size_t np = 0, ne = 0, cached = 0;
