@@ -29,13 +29,8 @@ double bench_now(void)
 double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg)
 {
     static int pinned;
-    if (!pinned) {
-        /* Threads on fixed cores (vcpus.h says why); BENCH_PIN=0 to let the
-         * kernel place them. */
-        pinned = 1;
-        if (bench_env_int("BENCH_PIN", 1))
-            vcpus_pin_threads();
-    }
+    if (!pinned++)
+        vcpus_pin_threads();         /* threads on fixed cores: vcpus.h says why */
     int cpu;
     double secs = vcpus_run(0, nthreads, fn, arg);
     if (vcpus_broken(&cpu)) {

@@ -320,9 +320,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nthreads; i++)
         workers[i].ring = &rings[i / 2];
     const struct vcpus_hooks hooks = { .enter = ba_thread };
-    const char *pin = getenv("BENCH_PIN");      /* threads on fixed cores: vcpus.h */
-    if (!pin || atoi(pin) != 0)
-        vcpus_pin_threads();
+    vcpus_pin_threads();                        /* threads on fixed cores: vcpus.h */
     double ns = vcpus_run_with(&hooks, 0, nthreads, work, NULL) * 1e9;
     unsigned long calls = 0;
     for (int i = 0; i < nthreads; i++)

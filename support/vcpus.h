@@ -57,7 +57,8 @@ double vcpus_run(int first, int n, vcpu_fn *fn, void *arg);
  * Runs with more threads than CPUs stay unpinned: as threads finish, the
  * kernel must move the rest onto the idle cores.  Tests leave it off, so
  * the scheduler varies their interleavings.
- * Returns the number of host CPUs used (0: pinning unavailable, left off). */
+ * BENCH_PIN=0 in the environment leaves it off.  Returns the number of
+ * host CPUs used (0: off, or pinning unavailable). */
 int vcpus_pin_threads(void);
 
 /* Called from fn: wait until every thread of the current run is here. */
