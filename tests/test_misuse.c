@@ -63,6 +63,44 @@ static void release_unheld_sleeplock(void *arg)
     smp_sleeplock_release(&s);
 }
 
+/* A sleep lock taken on CPU 1, then released on CPU 0 (another thread):
+ * smp_sleeplock_release_mine must refuse and leave it held; the plain
+ * release must panic saying so. */
+static struct smp_sleeplock shared_sl;
+static int mine_on_other;
+
+static void sleeplock_on_1_release_on_0(int cpu, void *arg)
+{
+    if (cpu == 1)
+        smp_sleeplock_acquire(&shared_sl);
+    cpus_barrier();
+    if (cpu == 0) {
+        if (arg)
+            smp_sleeplock_release(&shared_sl);
+        else
+            mine_on_other = smp_sleeplock_release_mine(&shared_sl);
+    }
+    cpus_barrier();
+}
+
+static void release_others_sleeplock(void *arg)
+{
+    (void)arg;
+    smp_sleeplock_init(&shared_sl, "test.others");
+    run_on_cpus(2, sleeplock_on_1_release_on_0, (void *)1);
+}
+
+static void brelse_twice(void *arg)
+{
+    (void)arg;
+    setup();
+    struct buf *b = bread(1, 3);
+    if (!b)
+        abort();
+    brelse(b);
+    brelse(b);
+}
+
 static struct smp_spinlock twice;
 static void acquire_twice(void *arg)
 {
@@ -133,10 +171,32 @@ TEST(buffers_are_released_by_their_holder)
     teardown();
 }
 
+/* brelse checks and releases in one call (smp_sleeplock_release_mine):
+ * each refusal leaves the lock as it was, so the caller's panic tells the
+ * truth and nothing is half released. */
+TEST(sleep_lock_release_mine_refuses_what_is_not_the_callers)
+{
+    smp_sleeplock_init(&shared_sl, "test.mine");
+    CHECK(smp_sleeplock_release_mine(&shared_sl) == SMP_SLEEPLOCK_NOT_HELD, "a free lock is not the caller's");
+    CHECK(!smp_sleeplock_locked(&shared_sl), "and stays free");
+    mine_on_other = -1;
+    run_on_cpus(2, sleeplock_on_1_release_on_0, NULL);
+    CHECK(mine_on_other == SMP_SLEEPLOCK_OTHER_HOLDER, "another thread's lock: got %d", mine_on_other);
+    CHECK(smp_sleeplock_locked(&shared_sl), "and stays held by that thread");
+    /* The holder's thread has returned; take the lock over for the control. */
+    smp_sleeplock_init(&shared_sl, "test.mine");
+    smp_sleeplock_acquire(&shared_sl);
+    CHECK(smp_sleeplock_release_mine(&shared_sl) == 0, "the holder releases");
+    CHECK(!smp_sleeplock_locked(&shared_sl), "free after the holder's release");
+    CHECK(expect_panic(brelse_twice, NULL, "not locked: released twice"), "brelse of a released buffer");
+}
+
 TEST(locks_refuse_misuse_with_their_name)
 {
     CHECK(expect_panic(release_unheld_sleeplock, NULL, "test.sleeplock: sleep lock released while not held"),
           "sleep lock nobody holds");
+    CHECK(expect_panic(release_others_sleeplock, NULL, "test.others: sleep lock released by a thread that does not hold it"),
+          "sleep lock held by another thread");
     CHECK(expect_panic(acquire_twice, NULL, "test.twice"), "recursive acquire names the lock");
     CHECK(expect_panic(release_unheld_spinlock, NULL, "test.unheld"), "release of an unheld spinlock");
 }
@@ -144,5 +204,6 @@ TEST(locks_refuse_misuse_with_their_name)
 int main(void)
 {
     return RUN_TESTS(buffers_are_released_by_their_holder, locks_refuse_misuse_with_their_name,
+                     sleep_lock_release_mine_refuses_what_is_not_the_callers,
                      port_promises_broken_stop_with_the_reason);
 }

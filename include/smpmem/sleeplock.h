@@ -40,6 +40,14 @@ void smp_sleeplock_acquire(struct smp_sleeplock *s);
 /* Release s and wake its sleepers.  Panics if s is not held. */
 void smp_sleeplock_release(struct smp_sleeplock *s);
 
+/* Release s if the caller holds it (as smp_sleeplock_holding would say),
+ * with one trip through the guard: returns 0.  Otherwise leaves s as it is
+ * and returns SMP_SLEEPLOCK_NOT_HELD (free) or SMP_SLEEPLOCK_OTHER_HOLDER,
+ * so a caller such as brelse can panic with its own words. */
+#define SMP_SLEEPLOCK_NOT_HELD     1
+#define SMP_SLEEPLOCK_OTHER_HOLDER 2
+int smp_sleeplock_release_mine(struct smp_sleeplock *s);
+
 /* Nonzero iff s is held (by anyone; see "Ownership" above). */
 int smp_sleeplock_locked(struct smp_sleeplock *s);
 

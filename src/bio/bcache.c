@@ -453,13 +453,14 @@ int smp_bwrite(struct smp_buf *b)
 void smp_brelse(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "brelse");
-    if (!smp_sleeplock_locked(&b->lock))
+    /* One trip through the sleep lock's guard checks and releases. */
+    int r = smp_sleeplock_release_mine(&b->lock);
+    if (r == SMP_SLEEPLOCK_NOT_HELD)
         smp_panic_at("brelse", (uintptr_t)b,
                      "buffer not locked: released twice, or not from bread");
-    if (!smp_sleeplock_holding(&b->lock))
+    if (r)
         smp_panic_at("brelse", (uintptr_t)b,
                      "buffer held by another thread: only its holder may release it");
-    smp_sleeplock_release(&b->lock);
     unref(c, b, "brelse");
 }
 

@@ -49,13 +49,9 @@ void smp_sleeplock_acquire(struct smp_sleeplock *s)
     smp_lock_release(&s->lk);
 }
 
-void smp_sleeplock_release(struct smp_sleeplock *s)
+/* Mark s free and wake its sleepers; s->lk held, s held by the caller. */
+static void release_locked(struct smp_sleeplock *s)
 {
-    smp_lock_acquire(&s->lk);
-    if (!s->locked)
-        smp_panic(s->name, "sleep lock released while not held");
-    if (s->holder != self())
-        smp_panic(s->name, "sleep lock released by a thread that does not hold it (brelse of a buffer held by another?)");
     s->locked = 0;
     s->cpu = -1;
     s->holder = 0;
@@ -64,7 +60,26 @@ void smp_sleeplock_release(struct smp_sleeplock *s)
      * check of `locked` until smp_port_sleep releases it. */
     if (s->waiters)
         smp_port_wakeup(s);
+}
+
+void smp_sleeplock_release(struct smp_sleeplock *s)
+{
+    int r = smp_sleeplock_release_mine(s);
+    if (r == SMP_SLEEPLOCK_NOT_HELD)
+        smp_panic(s->name, "sleep lock released while not held");
+    if (r)
+        smp_panic(s->name, "sleep lock released by a thread that does not hold it (brelse of a buffer held by another?)");
+}
+
+int smp_sleeplock_release_mine(struct smp_sleeplock *s)
+{
+    smp_lock_acquire(&s->lk);
+    int r = !s->locked ? SMP_SLEEPLOCK_NOT_HELD
+          : s->holder != self() ? SMP_SLEEPLOCK_OTHER_HOLDER : 0;
+    if (!r)
+        release_locked(s);
     smp_lock_release(&s->lk);
+    return r;
 }
 
 int smp_sleeplock_locked(struct smp_sleeplock *s)
