@@ -87,12 +87,18 @@ static void *o8[250], *o64[2], *o1k;
  * its end while staying aligned, see block_past_end). */
 #define MAP_BYTES (REGION + 16 * MiB)
 
+/* The zone cuts the region into blocks lazily (page/buddy.c): most scenes
+ * cut it all first; the uncarved-tail cases keep the tail. */
+static int keep_tail_uncut;
+
 static void scene(void)
 {
     map = region_map(MAP_BYTES, 0);
     char *region = (char *)(((uintptr_t)map + 8 * MiB - 1) & ~(8 * MiB - 1)) + 5 * 4096;
     if (pmm_init(region, region + REGION, NCPU) != 0)
         abort();
+    if (!keep_tail_uncut)
+        smp_pmm_debug_carve_all();      /* blocks up to the end: block_past_end needs them */
     /* Class 8 B: a partial slab with a free list and never-used objects. */
     for (int i = 0; i < 250; i++)
         o8[i] = kalloc(8);
@@ -690,13 +696,81 @@ TEST(objects_report_each_violation)
     run_cases(obj_cases, sizeof obj_cases / sizeof obj_cases[0]);
 }
 
+/* ---- the uncarved tail (buddy.c, the walk in page.c) --------------------- */
+
+static uint32_t uncarved(void) { return (uint32_t)get(SMP_DBG_ZONE_UNCARVED, 0, 0, 0); }
+
+static uint32_t tail_past_end(void)
+{
+    poke(SMP_DBG_ZONE_UNCARVED, 0, 0, 0, npages() + 1);
+    return NIL;
+}
+
+static uint32_t block_into_tail(void)
+{
+    /* Move the tail's start inside the last carved block of two pages or
+     * more: the walk meets that block before any smaller one after it. */
+    uint32_t last = NIL, end = uncarved();
+    for (uint32_t i = 0; i < end; i += 1U << PAGE(ORDER, i))
+        if (PAGE(ORDER, i) >= 1)
+            last = i;
+    NEED(last != NIL, "a carved block of two pages or more");
+    poke(SMP_DBG_ZONE_UNCARVED, 0, 0, 0, last + 1);
+    return last;
+}
+
+static uint32_t tail_page_in_block(void)
+{
+    uint32_t t = uncarved();
+    NEED(t < npages(), "an uncarved tail");
+    POKE_PAGE(STATE, t, ST_ALLOC);
+    return t;
+}
+
+static const struct pcase tail_cases[] = {
+    { "uncarved tail starts past the end of the region", tail_past_end },
+    { "block runs into the uncarved tail of the region", block_into_tail },
+    { "page in the uncarved tail of the region is in a block", tail_page_in_block },
+};
+
+TEST(uncarved_tail_reports_each_violation)
+{
+    keep_tail_uncut = 1;
+    run_cases(tail_cases, sizeof tail_cases / sizeof tail_cases[0]);
+    keep_tail_uncut = 0;
+}
+
+/* The tail is free memory: kfree of an address in it says so, as for an
+ * address inside a free block. */
+static void kfree_in_tail(void *arg)
+{
+    (void)arg;
+    keep_tail_uncut = 1;
+    scene();
+    kfree(smp_pmm_debug_page_addr(npages() - 1));
+}
+
+TEST(kfree_in_the_uncarved_tail_is_a_double_free)
+{
+    keep_tail_uncut = 1;
+    scene();
+    CHECK(uncarved() < npages() - 1, "the scene leaves the last page uncarved (tail at %u of %u)",
+          uncarved(), npages());
+    CHECK(pmm_check() == 0, "an uncut tail is a clean state");
+    finish();
+    keep_tail_uncut = 0;
+    CHECK(expect_panic(kfree_in_tail, NULL, "inside a free block: not allocated (double free?)"),
+          "kfree in the uncarved tail");
+}
+
 /* ---- every reason the checkers can print has a case above --------------- */
 
-static const struct pcase *const all_tables[] = { walk_cases, buddy_cases, pcp_cases, slab_cases, obj_cases };
+static const struct pcase *const all_tables[] = { walk_cases, buddy_cases, pcp_cases, slab_cases, obj_cases,
+                                                  tail_cases };
 static const size_t all_sizes[] = {
     sizeof walk_cases / sizeof walk_cases[0], sizeof buddy_cases / sizeof buddy_cases[0],
     sizeof pcp_cases / sizeof pcp_cases[0], sizeof slab_cases / sizeof slab_cases[0],
-    sizeof obj_cases / sizeof obj_cases[0],
+    sizeof obj_cases / sizeof obj_cases[0], sizeof tail_cases / sizeof tail_cases[0],
 };
 /* Reasons no corruption can produce, and why (see list_cycle). */
 static const char *const unreachable[] = { "buddy free list has a cycle" };
@@ -748,10 +822,12 @@ int main(void)
     (void)slabs_report_each_violation;
     (void)objects_report_each_violation;
     return RUN_TESTS(walk_reports_each_violation, buddy_lists_report_each_violation,
-                     cpu_caches_report_each_violation, every_reason_has_a_case);
+                     cpu_caches_report_each_violation, uncarved_tail_reports_each_violation,
+                     kfree_in_the_uncarved_tail_is_a_double_free, every_reason_has_a_case);
 #else
     return RUN_TESTS(walk_reports_each_violation, buddy_lists_report_each_violation,
                      cpu_caches_report_each_violation, slabs_report_each_violation,
-                     objects_report_each_violation, every_reason_has_a_case);
+                     objects_report_each_violation, uncarved_tail_reports_each_violation,
+                     kfree_in_the_uncarved_tail_is_a_double_free, every_reason_has_a_case);
 #endif
 }

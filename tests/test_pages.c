@@ -171,6 +171,8 @@ TEST(check_detects_corruption)
      * invariant and matches the reason. */
     pmm_setup(64 * MiB, 1);
     CHECK(pmm_check() == 0, "clean");
+    smp_pmm_debug_carve_all();               /* free blocks on lists, not an uncut tail */
+    CHECK(pmm_check() == 0, "clean once cut into blocks");
     enum { TAIL, BUDDY, PCP, ALLOC };
     /* A free block of at least two pages: its head and its first tail. */
     uint32_t h = 0, n = (uint32_t)pmm_total_pages();

@@ -39,7 +39,8 @@ enum smp_pmm_field {
     SMP_DBG_PAGE_OWNER_BYTE,  /* slabs: class + 1, in the dense array beside the descriptors */
     /* The buddy zone. */
     SMP_DBG_ZONE_HEAD,        /* free list of order k (k <= 20) */
-    SMP_DBG_ZONE_FREE_PAGES,
+    SMP_DBG_ZONE_FREE_PAGES,  /* pages in free blocks and the uncarved tail */
+    SMP_DBG_ZONE_UNCARVED,    /* first page of the tail not yet cut into blocks */
     /* CPU cpu's page cache ring of order k (k < SMP_DEBUG_PCP_ORDERS). */
     SMP_DBG_RING_TOP,
     SMP_DBG_RING_BOTTOM,
@@ -77,6 +78,11 @@ uint64_t smp_pmm_debug_set(enum smp_pmm_field field, int cpu, unsigned k, uint32
  * the index of the page holding p (SMP_DEBUG_NIL outside the pages). */
 void *smp_pmm_debug_page_addr(uint32_t i);
 uint32_t smp_pmm_debug_page_index(const void *p);
+/* The zone cuts the region into blocks lazily, from the low end, as
+ * allocations need them (page/buddy.c).  Cut the rest now, so that every
+ * free page is in a listed block: for a test that wants blocks up to the
+ * region's end.  No other CPU may be inside smpmem. */
+void smp_pmm_debug_carve_all(void);
 
 #if defined(SMPMEM_SHORT_NAMES) && !defined(SMPMEM_NO_SHORT_NAMES)
 #define pmm_reset smp_pmm_reset

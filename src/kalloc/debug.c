@@ -71,6 +71,7 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
             bad("order above SMP_MAX_ORDER");
         return (struct slot){ &pg->zone.free_head[k], U32, 0 };
     case SMP_DBG_ZONE_FREE_PAGES: return (struct slot){ &pg->zone.free_pages, SIZE_ATOMIC, 0 };
+    case SMP_DBG_ZONE_UNCARVED:   return (struct slot){ &pg->zone.uncarved, U32_ATOMIC, 0 };
     case SMP_DBG_RING_TOP:        return (struct slot){ &r->top, U32_ATOMIC, 0 };
     case SMP_DBG_RING_BOTTOM:     return (struct slot){ &r->bottom, U32_ATOMIC, 0 };
     case SMP_DBG_RING_SLOT:       return (struct slot){ &r->slots[i & r->mask], U32, 0 };
@@ -191,4 +192,14 @@ void smp_pmm_debug_set_link(void *obj, const void *next)
     if (!smp_pmm_state)
         smp_panic("smp_pmm_debug", "smpmem is not initialised");
     smp_link_set(&smp_pmm_state->obj, obj, next);
+}
+
+void smp_pmm_debug_carve_all(void)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    if (!m)
+        bad("smpmem is not initialised");
+    smp_lock_acquire(&m->pg.zone.lock);
+    smp_buddy_carve_all_locked(&m->pg);
+    smp_lock_release(&m->pg.zone.lock);
 }

@@ -1,8 +1,8 @@
 /*
  * The buddy zone: free blocks of orders 0..max_order over the one region.
  *
- * Locks: only m->zone.lock, which guards free_head[], free_pages and every
- * descriptor in state PG_BUDDY.  Callers take it (pcp.c, page.c); every
+ * Locks: only m->zone.lock, which guards free_head[], free_pages, uncarved
+ * and every descriptor in state PG_BUDDY.  Callers take it (pcp.c, page.c); every
  * function here named _locked expects it held.
  *
  * Free lists are doubly linked through the descriptors by page index, so
@@ -46,6 +46,32 @@ static void add_free_pages(struct smp_pages *m, long delta)
         memory_order_relaxed);
 }
 
+/* The order of the block the greedy carve puts at idx: the largest that
+ * the pfn's alignment, the pages left and max allow. */
+static unsigned carve_order(const struct smp_pages *m, uint32_t idx, unsigned max)
+{
+    uint64_t pfn = m->base_pfn + idx;
+    unsigned o = max;
+    while (o > 0 && ((pfn & ((1ULL << o) - 1)) || idx + (1ULL << o) > m->npages))
+        o--;
+    return o;
+}
+
+/* Carve the next block off the uncarved tail onto its free list. */
+static void carve_next(struct smp_pages *m)
+{
+    uint32_t idx = atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed);
+    unsigned o = carve_order(m, idx, m->max_order);
+    list_push(m, o, idx);
+    atomic_store_explicit(&m->zone.uncarved, idx + (1U << o), memory_order_relaxed);
+}
+
+void smp_buddy_carve_all_locked(struct smp_pages *m)
+{
+    while (atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed) < m->npages)
+        carve_next(m);
+}
+
 void smp_buddy_init(struct smp_pages *m)
 {
     smp_lock_init(&m->zone.lock, "kmem.zone");
@@ -54,40 +80,51 @@ void smp_buddy_init(struct smp_pages *m)
     unsigned max = 0;
     while (max < SMP_MAX_ORDER && (2ULL << max) <= m->npages)
         max++;
-    m->max_order = max;
-    atomic_init(&m->zone.free_pages, 0);
 
-    /* Carve the region greedily into the largest aligned blocks.  Each step
+    /* The region is cut greedily into the largest aligned blocks: each
      * takes the biggest order allowed by both the pfn's alignment and the
-     * pages left, so the result is already fully coalesced, and the largest
-     * block carved is the largest that can ever exist here: max_order
-     * becomes that, so smp_pmm_max_order() is a promise, not a size bound
-     * that alignment may break. */
+     * pages left, so the result is already fully coalesced (no block's
+     * buddy is another whole block of the cut), and the largest block cut
+     * is the largest that can ever exist here: max_order becomes that, so
+     * smp_pmm_max_order() is a promise, not a size bound that alignment
+     * may break.
+     *
+     * The cut is computed here but made lazily, block by block from the
+     * low end, as allocations find the free lists empty (carve_next).
+     * Carving a block writes its descriptor and head, and the blocks of a
+     * cut lie far apart: done at init, it would touch a page of
+     * descriptors and a page of heads per block, some 80 KiB of a 1 GiB
+     * region before the first allocation, memory a kernel with a zeroed
+     * region (SMP_INIT_ZEROED) never needs to back until it is used.
+     * The uncarved tail is free, PG_TAIL and in no list; no merge can
+     * reach into it, since a merge only joins two carved free blocks. */
     unsigned largest = 0;
-    uint32_t idx = 0;
-    while (idx < m->npages) {
-        uint64_t pfn = m->base_pfn + idx;
-        unsigned o = max;
-        while (o > 0 && ((pfn & ((1ULL << o) - 1)) || idx + (1ULL << o) > m->npages))
-            o--;
-        list_push(m, o, idx);
-        add_free_pages(m, 1L << o);
+    for (uint32_t idx = 0; idx < m->npages; ) {
+        unsigned o = carve_order(m, idx, max);
         idx += 1U << o;
         if (o > largest)
             largest = o;
     }
     m->max_order = largest;
+    atomic_init(&m->zone.uncarved, 0);
+    atomic_init(&m->zone.free_pages, m->npages);
 }
 
 uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
 {
     if (smp_fault_point(SMP_FAULT_BUDDY))    /* test builds only (base/fault.h) */
         return SMP_NIL;
-    unsigned o = order;
-    while (o <= m->max_order && m->zone.free_head[o] == SMP_NIL)
-        o++;
-    if (o > m->max_order)
-        return SMP_NIL;
+    unsigned o;
+    for (;;) {
+        o = order;
+        while (o <= m->max_order && m->zone.free_head[o] == SMP_NIL)
+            o++;
+        if (o <= m->max_order)
+            break;
+        if (atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed) >= m->npages)
+            return SMP_NIL;
+        carve_next(m);
+    }
     uint32_t idx = m->zone.free_head[o];
     list_remove(m, o, idx);
     /* Split: keep the lower half, free the upper half, until order fits. */
@@ -156,6 +193,7 @@ int smp_buddy_check_locked(struct smp_pages *m, size_t nheads_seen)
     }
     if (blocks != nheads_seen)
         return smp_check_fail(m, SMP_NIL, "free blocks missing from or repeated on buddy lists");
+    pages += m->npages - atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed);
     if (pages != atomic_load_explicit(&m->zone.free_pages, memory_order_relaxed))
         return smp_check_fail(m, SMP_NIL, "buddy free page counter disagrees with lists");
     return 0;

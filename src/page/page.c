@@ -184,10 +184,22 @@ struct walk {
     size_t nbuddy, npcp, held;
 };
 
+/* A page no client owns carries no owner mark. */
+static int check_unowned(struct smp_pages *pg, uint32_t i)
+{
+    if (pg->pages[i].owner_tag)
+        return smp_check_fail(pg, i, "owner tag left on a page no client owns");
+    if (pg->owner_byte[i])
+        return smp_check_fail(pg, i, "owner byte left on a page no client owns");
+    return 0;
+}
+
 static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint32_t), void *ctx)
 {
-    uint32_t i = 0;
-    while (i < pg->npages) {
+    uint32_t i = 0, carved = atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed);
+    if (carved > pg->npages)
+        return smp_check_fail(pg, SMP_NIL, "uncarved tail starts past the end of the region");
+    while (i < carved) {
         struct smp_page_head *d = smp_head(pg, i);
         unsigned o = d->order, st = smp_state(d);
         if (st == PG_TAIL)
@@ -200,15 +212,16 @@ static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint3
             return smp_check_fail(pg, i, "block not aligned to its order");
         if ((uint64_t)i + (1ULL << o) > pg->npages)
             return smp_check_fail(pg, i, "block runs past the end of the region");
+        if ((uint64_t)i + (1ULL << o) > carved)
+            return smp_check_fail(pg, i, "block runs into the uncarved tail of the region");
         for (uint32_t j = 1; j < (1U << o); j++)
             if (smp_state(smp_head(pg, i + j)) != PG_TAIL)
                 return smp_check_fail(pg, i + j, "page claimed by two blocks");
         if (st != PG_OWNED)
             for (uint32_t j = 0; j < (1U << o); j++) {
-                if (pg->pages[i + j].owner_tag)
-                    return smp_check_fail(pg, i + j, "owner tag left on a page no client owns");
-                if (pg->owner_byte[i + j])
-                    return smp_check_fail(pg, i + j, "owner byte left on a page no client owns");
+                int rc = check_unowned(pg, i + j);
+                if (rc)
+                    return rc;
             }
         switch (st) {
         case PG_BUDDY: {
@@ -239,6 +252,13 @@ static int walk(struct smp_pages *pg, struct walk *w, int (*owned)(void *, uint3
             break;
         }
         i += 1U << o;
+    }
+    for (; i < pg->npages; i++) {
+        if (smp_state(smp_head(pg, i)) != PG_TAIL)
+            return smp_check_fail(pg, i, "page in the uncarved tail of the region is in a block");
+        int rc = check_unowned(pg, i);
+        if (rc)
+            return rc;
     }
     return 0;
 }

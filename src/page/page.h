@@ -12,13 +12,15 @@
  *   head        the first page of a block; its smp_page_head says what the
  *               block is.  Every other page of the block is PG_TAIL.
  *
- * Invariant (smp_pg_check_frozen): walking indices from 0, every
- * page reached is a head with a valid, pfn-aligned order whose block fits
- * in the region, and the 2^order - 1 pages after it are TAIL.
- * So every page belongs to exactly one block, and each block is in exactly
+ * Invariant (smp_pg_check_frozen): walking indices from 0 up to
+ * zone.uncarved, every page reached is a head with a valid, pfn-aligned
+ * order whose block ends by zone.uncarved, and the 2^order - 1 pages after
+ * it are TAIL.  Every page from zone.uncarved on is TAIL, owned by no one:
+ * free memory the zone has not yet carved into blocks (buddy.c).  So every
+ * carved page belongs to exactly one block, and each block is in exactly
  * one place: the buddy (BUDDY), a CPU cache (PCP), a caller (ALLOC) or a
- * client layer (OWNED).  And: free pages (BUDDY + PCP) + held pages (ALLOC
- * + OWNED) = npages.
+ * client layer (OWNED).  And: free pages (BUDDY + PCP + uncarved) + held
+ * pages (ALLOC + OWNED) = npages.
  *
  * Lock order: this CPU's section (base/percpu.h) -> zone.lock.
  */
@@ -117,7 +119,11 @@ _Static_assert(sizeof(struct smp_pcp) == 256, "a CPU's page cache header: 256 by
 struct smp_zone {
     _Alignas(SMP_CACHELINE) struct smp_spinlock lock;
     uint32_t free_head[SMP_MAX_ORDER + 1];
-    atomic_size_t free_pages;        /* pages in BUDDY blocks */
+    atomic_size_t free_pages;        /* pages in BUDDY blocks and the uncarved tail */
+    /* Pages [uncarved, npages) are free but not yet carved into blocks:
+     * no descriptor or head of theirs has been written (buddy.c says why).
+     * Grows only, under the lock; read relaxed by diagnostics. */
+    _Atomic uint32_t uncarved;
 };
 
 struct smp_pages {
@@ -231,8 +237,17 @@ int smp_check_fail(const struct smp_pages *pg, uint32_t idx, const char *reason)
 size_t smp_pg_free_pages(const struct smp_pages *pg);
 size_t smp_pcp_cached_pages(const struct smp_pcp *c);
 
+/* Whether page idx lies in the zone's uncarved tail: free, in no block
+ * yet (a snapshot; for messages about a bad pointer). */
+static inline bool smp_pg_uncarved(const struct smp_pages *pg, uint32_t idx)
+{
+    return idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed);
+}
+
 /* ---- buddy.c: the zone; _locked functions need zone.lock held ----------- */
 void smp_buddy_init(struct smp_pages *pg);
+/* Carve all of the uncarved tail into blocks now (tests: pmm_debug.h). */
+void smp_buddy_carve_all_locked(struct smp_pages *pg);
 uint32_t smp_buddy_alloc_locked(struct smp_pages *pg, unsigned order);
 void smp_buddy_free_locked(struct smp_pages *pg, uint32_t idx, unsigned order);
 int smp_buddy_check_locked(struct smp_pages *pg, size_t nheads_seen);
