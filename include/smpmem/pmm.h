@@ -41,7 +41,11 @@ int smp_pmm_init(void *start, void *end, int ncpu);
  *   SMP_INIT_ZEROED  the kernel knows [start, end) reads as zero (fresh
  *                    boot memory, a new anonymous mapping): the page
  *                    descriptors are not cleared, so init touches only the
- *                    pages it writes (a 4 GiB region: ~8 MiB less to write).
+ *                    pages it writes (a 4 GiB region: ~8 MiB less to write):
+ *                    the header and the per-CPU caches, a few pages.  The
+ *                    descriptors of a part of the region are first written
+ *                    when the zone cuts it into blocks, as allocations reach
+ *                    it (lowest addresses first).
  * Unknown flags: SMP_EINVAL. */
 #define SMP_INIT_ZEROED 1u
 int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags);
