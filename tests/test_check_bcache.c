@@ -217,6 +217,13 @@ static struct expect nodev_referenced(void)
     return (struct expect){ (unsigned)get(SMP_DBG_BUF_BUCKET, x), addr_of(x) };
 }
 
+static struct expect free_but_locked(void)
+{
+    unsigned b0 = buf_of(0);                 /* released in the scene: free */
+    poke(SMP_DBG_BUF_LOCKED, b0, 1);
+    return (struct expect){ (unsigned)get(SMP_DBG_BUF_BUCKET, b0), addr_of(b0) };
+}
+
 static struct expect stamp_from_future(void)
 {
     unsigned b0 = buf_of(0);
@@ -302,6 +309,7 @@ static const struct bcase cases[] = {
     { "bucket field names another bucket", bucket_field },
     { "identity hashes to another bucket", identity_elsewhere },
     { "a buffer caching nothing is referenced", nodev_referenced },
+    { "free buffer is sleep-locked or has sleepers", free_but_locked },
     { "last_use stamped with an epoch not reached yet", stamp_from_future },
     { "block cached twice", cached_twice },
     { "oldest-free hint missing", hint_missing },

@@ -24,8 +24,11 @@
  * ("bcache.bucketN"); a hit takes only its bucket's lock, a miss the two
  * bucket locks of the target and the victim; the "bcache" lock is only
  * for sleeping when every buffer is busy (lock order: src/bio/bcache.c).
- * Every buffer has a sleep lock (sleeplock.h).  Buffers and their data come
- * from smp_kalloc, so smp_pmm_init must have run.
+ * Every buffer has a sleep lock (struct smp_sleeplock, as in xv6), but its
+ * state is guarded by the buffer's bucket lock, so that bread and brelse
+ * each make one lock round trip: hold and release buffers only with
+ * bread/brelse, never with the sleeplock.h calls.  Buffers and their data
+ * come from smp_kalloc, so smp_pmm_init must have run.
  *
  * Naming: exported symbols carry smp_; with SMPMEM_SHORT_NAMES defined (and
  * not SMPMEM_NO_SHORT_NAMES) the short names below (bread, brelse, ...) are
@@ -73,7 +76,7 @@ struct smp_buf {
     atomic_uint_least64_t last_use; /* LRU stamp of the last release to 0 (bcache.c) */
     /* Line 1, written by every bread and brelse of this block. */
     _Alignas(64) atomic_uint refcnt; /* bread holders + pins (bucket lock) */
-    struct smp_sleeplock lock;    /* guards valid and data */
+    struct smp_sleeplock lock;    /* guards valid and data; its own state: the bucket lock */
     /* The block driver's own: the cache never reads or writes them.  A
      * driver that queues the buffer itself (xv6's virtio marks b->disk and
      * sleeps on b) uses these while it holds the buffer. */

@@ -60,6 +60,7 @@ enum smp_bcache_field {
     SMP_DBG_BUF_PREV,
     SMP_DBG_BUF_REFCNT,
     SMP_DBG_BUF_LAST_USE,
+    SMP_DBG_BUF_LOCKED,         /* its sleep lock's locked flag (guarded by the bucket lock) */
     SMP_DBG_BUCKET_HEAD,        /* bucket i */
     SMP_DBG_BUCKET_WAITERS,
     SMP_DBG_BUCKET_OLDEST,      /* the oldest-free hint */

@@ -10,9 +10,11 @@
  *                          lookup paths, and then takes the lower index
  *                          first (the walks and a waiting miss take all, in
  *                          increasing index);
- *   3. a buffer's sleep-lock guard (sleeplock.c), never held together with
- *      1 or 2: sleep locks are acquired after every spinlock is dropped.
- * The hit path takes only its bucket lock.  A miss drops its bucket lock,
+ * A buffer's sleep lock is not a lock of its own here: its state is
+ * guarded by the buffer's bucket lock ("a buffer's sleep lock" below), and
+ * a wait for it sleeps releasing that bucket lock and no other.
+ * The hit path takes only its bucket lock, once in bread and once in
+ * brelse.  A miss drops its bucket lock,
  * looks WITHOUT a lock for the least recently released free buffer (the
  * victim: the minimum over the buckets' oldest-free hints, one read per
  * bucket; every buffer only if no hint offers one), then locks the
@@ -33,7 +35,8 @@
  *                 next, prev, and writes of bucket, refcnt and last_use; the
  *                 bucket's oldest-free hint, waiters count and statistics.
  *   "bcache"      sleeping for a free buffer (chan = c) and `waits`.
- *   sleep lock    a held buffer's valid flag and data.
+ *   sleep lock    a held buffer's valid flag and data (its own state:
+ *                 the bucket lock, as above).
  * bucket, refcnt, last_use and the hints are atomics so the victim scan may
  * read them with no lock; they are trusted only after the re-validation.
  *
@@ -218,33 +221,139 @@ static uint64_t stamp_release(struct bcache *c, struct smp_buf *b)
     return use;
 }
 
-/* Drop one reference (brelse, bunpin, failed bread).  The caller no longer
- * holds b's sleep lock. */
-static void unref(struct bcache *c, struct smp_buf *b, const char *who)
+/* Lock the bucket that lists b and return it.  b may move between buckets
+ * while unreferenced (only under both bucket locks), so re-read its bucket
+ * once locked; a caller that misuses b (releases it twice) still locks the
+ * right bucket and gets a clear panic instead of corrupting another's. */
+static struct bucket *lock_bucket_of(struct bcache *c, struct smp_buf *b)
 {
-    /* b is referenced, so it cannot move: its bucket field is stable. */
-    struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
-    smp_lock_acquire(&bk->lock);
+    for (;;) {
+        unsigned i = atomic_load_explicit(&b->bucket, memory_order_relaxed);
+        struct bucket *bk = &c->buckets[i];
+        smp_lock_acquire(&bk->lock);
+        if (atomic_load_explicit(&b->bucket, memory_order_relaxed) == i)
+            return bk;
+        smp_lock_release(&bk->lock);
+    }
+}
+
+/* Drop one reference; bk (b's bucket) locked.  Returns whether a miss
+ * sleeps for a free buffer (wake_missers after dropping bk), or panics as
+ * `who`, bk released, if b has no reference. */
+static int drop_ref_locked(struct bcache *c, struct bucket *bk, struct smp_buf *b, const char *who)
+{
     unsigned r = refs(b);
     if (r == 0) {
         smp_lock_release(&bk->lock);
         smp_panic_at(who, (uintptr_t)b, "buffer has no reference to drop");
     }
     set_refs(b, r - 1);
-    int wake = 0;
-    if (r == 1) {
-        uint64_t use = stamp_release(c, b);
-        struct smp_buf *old = hint_of(bk);
-        if (!old || use < use_of(old))
-            set_hint(bk, b);
-        wake = bk->waiters != 0;
-    }
+    if (r != 1)
+        return 0;
+    uint64_t use = stamp_release(c, b);
+    struct smp_buf *old = hint_of(bk);
+    if (!old || use < use_of(old))
+        set_hint(bk, b);
+    return bk->waiters != 0;
+}
+
+static void wake_missers(struct bcache *c)
+{
+    smp_lock_acquire(&c->lock);
+    smp_port_wakeup(c);
+    smp_lock_release(&c->lock);
+}
+
+/* Drop one reference (bunpin).  The caller does not hold b's sleep lock
+ * on account of this reference. */
+static void unref(struct bcache *c, struct smp_buf *b, const char *who)
+{
+    struct bucket *bk = lock_bucket_of(c, b);
+    int wake = drop_ref_locked(c, bk, b, who);
     smp_lock_release(&bk->lock);
-    if (wake) {
-        smp_lock_acquire(&c->lock);
-        smp_port_wakeup(c);
-        smp_lock_release(&c->lock);
+    if (wake)
+        wake_missers(c);
+}
+
+/* ---- a buffer's sleep lock, kept under its bucket lock ------------------
+ *
+ * The state of b->lock (locked, holder, cpu, waiters) is guarded by the
+ * lock of the bucket that lists b, not by the sleep lock's own guard:
+ * bread holds that bucket lock anyway to find b and count its reference,
+ * and brelse to drop it, so holding and releasing b costs no lock round
+ * trip of its own.  A hit makes two (bread's and brelse's), where taking
+ * the guard made four.  b cannot change buckets meanwhile: it moves only
+ * with refcnt 0, and its holder and every waiter hold a reference.
+ * Waiters sleep on &b->lock, and smp_port_sleep releases the bucket lock
+ * while they sleep, as the guard's sleep did.  So the sleep lock API
+ * (sleeplock.h) must not be used on a buffer's lock. */
+
+static uintptr_t self(void)
+{
+#ifdef SMP_PORT_HAS_SELF
+    return smp_port_self();
+#else
+    return 0;
+#endif
+}
+
+/* Take b's sleep lock for the caller, sleeping while another holds it;
+ * bk (b's bucket) locked, and no other spinlock held, since it may sleep
+ * (bk is held again on return).  b is referenced by the caller. */
+static void hold_locked(struct bucket *bk, struct smp_buf *b)
+{
+    struct smp_sleeplock *s = &b->lock;
+    while (s->locked) {
+        s->waiters++;
+        smp_port_sleep(s, &bk->lock);
+        s->waiters--;
     }
+    s->locked = 1;
+    s->cpu = smp_port_cpu_id();
+    s->holder = self();
+}
+
+/* 0 if the caller holds b, else SMP_SLEEPLOCK_NOT_HELD or _OTHER_HOLDER
+ * (where the port cannot tell who runs: whether anyone holds it); bk
+ * locked. */
+static int holder_test(struct smp_buf *b)
+{
+    if (!b->lock.locked)
+        return SMP_SLEEPLOCK_NOT_HELD;
+    return b->lock.holder != self() ? SMP_SLEEPLOCK_OTHER_HOLDER : 0;
+}
+
+/* Release b's sleep lock, which the caller holds; bk locked. */
+static void unhold_locked(struct smp_buf *b)
+{
+    struct smp_sleeplock *s = &b->lock;
+    s->locked = 0;
+    s->cpu = -1;
+    s->holder = 0;
+    /* Waking costs a system call on hosted ports: skip it when no one
+     * sleeps (waiters is written under the same bucket lock). */
+    if (s->waiters)
+        smp_port_wakeup(s);
+}
+
+/* Release b (held by the caller) and drop the reference that came with it:
+ * one trip through its bucket lock.  Panics as `who` if the caller does
+ * not hold b, with b left as it was. */
+static void release_buf(struct bcache *c, struct smp_buf *b, const char *who)
+{
+    struct bucket *bk = lock_bucket_of(c, b);
+    int r = holder_test(b);
+    if (r) {
+        smp_lock_release(&bk->lock);
+        smp_panic_at(who, (uintptr_t)b, r == SMP_SLEEPLOCK_NOT_HELD
+            ? "buffer not locked: released twice, or not from bread"
+            : "buffer held by another thread: only its holder may release it");
+    }
+    unhold_locked(b);
+    int wake = drop_ref_locked(c, bk, b, who);
+    smp_lock_release(&bk->lock);
+    if (wake)
+        wake_missers(c);
 }
 
 /* ---- finding a victim -------------------------------------------------- */
@@ -346,30 +455,30 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
     struct bucket *bk = &c->buckets[h];
     struct smp_buf *b;
 
-    /* Hit path: this bucket's lock only. */
+    /* Hit path: this bucket's lock only, once. */
     smp_lock_acquire(&bk->lock);
     b = lookup(bk, dev, blockno);
     if (b) {
         take_ref(bk, b);
         bk->hits++;
+        hold_locked(bk, b);
         smp_lock_release(&bk->lock);
-        smp_sleeplock_acquire(&b->lock);
         return b;
     }
     smp_lock_release(&bk->lock);
 
     /* Miss path: scan unlocked, then validate under both bucket locks. */
+    unsigned vb;
     for (;;) {
         uint64_t seen_use = 0;
         struct smp_buf *v = pick_victim(c, &seen_use);
-        unsigned vb = v ? atomic_load_explicit(&v->bucket, memory_order_relaxed) : h;
+        vb = v ? atomic_load_explicit(&v->bucket, memory_order_relaxed) : h;
         lock_pair(c, vb, h);
         b = lookup(bk, dev, blockno);
         if (b) {
             /* Another CPU missed the same block and inserted it first. */
             take_ref(bk, b);
             bk->races++;
-            unlock_pair(c, vb, h);
             break;
         }
         if (!v) {
@@ -386,11 +495,14 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
             continue;
         }
         claim(c, v, vb, h, dev, blockno);
-        unlock_pair(c, vb, h);
-        b = v;
+        b = v;                       /* free until now: its sleep lock is free */
         break;
     }
-    smp_sleeplock_acquire(&b->lock);
+    /* Both bucket locks held: keep only b's (hold_locked may sleep). */
+    if (vb != h)
+        smp_lock_release(&c->buckets[vb].lock);
+    hold_locked(bk, b);
+    smp_lock_release(&bk->lock);
     return b;
 }
 
@@ -416,8 +528,7 @@ struct smp_buf *smp_bread_err(unsigned dev, uint64_t blockno, int *err)
         if (r) {
             /* Leave the buffer in place, invalid: the next bread retries. */
             atomic_fetch_add_explicit(&c->read_errors, 1, memory_order_relaxed);
-            smp_sleeplock_release(&b->lock);
-            unref(c, b, "bread");
+            release_buf(c, b, "bread");
             if (err)
                 *err = r;
             return 0;
@@ -437,7 +548,10 @@ struct smp_buf *smp_bread(unsigned dev, uint64_t blockno)
 int smp_bwrite(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "bwrite");
-    if (!smp_sleeplock_holding(&b->lock))
+    struct bucket *bk = lock_bucket_of(c, b);
+    int held = holder_test(b) == 0;
+    smp_lock_release(&bk->lock);
+    if (!held)
         smp_panic_at("bwrite", (uintptr_t)b,
                      "buffer not held by the caller (not from bread, released, or another's)");
     atomic_fetch_add_explicit(&c->dev_writes, 1, memory_order_relaxed);
@@ -452,23 +566,13 @@ int smp_bwrite(struct smp_buf *b)
 
 void smp_brelse(struct smp_buf *b)
 {
-    struct bcache *c = check_buf(b, "brelse");
-    /* One trip through the sleep lock's guard checks and releases. */
-    int r = smp_sleeplock_release_mine(&b->lock);
-    if (r == SMP_SLEEPLOCK_NOT_HELD)
-        smp_panic_at("brelse", (uintptr_t)b,
-                     "buffer not locked: released twice, or not from bread");
-    if (r)
-        smp_panic_at("brelse", (uintptr_t)b,
-                     "buffer held by another thread: only its holder may release it");
-    unref(c, b, "brelse");
+    release_buf(check_buf(b, "brelse"), b, "brelse");
 }
 
 void smp_bpin(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "bpin");
-    struct bucket *bk = &c->buckets[atomic_load_explicit(&b->bucket, memory_order_relaxed)];
-    smp_lock_acquire(&bk->lock);
+    struct bucket *bk = lock_bucket_of(c, b);
     if (refs(b) == 0) {
         smp_lock_release(&bk->lock);
         smp_panic_at("bpin", (uintptr_t)b, "buffer not held: pin it while holding it");

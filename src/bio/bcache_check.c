@@ -48,6 +48,10 @@ static int check_buf(struct bcache *c, struct smp_buf *b, struct smp_buf *prev, 
         return violation(b, i, "identity hashes to another bucket");
     if (b->dev == SMP_BCACHE_NODEV && refs(b))
         return violation(b, i, "a buffer caching nothing is referenced");
+    /* Holders and sleepers hold references (bcache.c: a buffer's sleep
+     * lock), so a free buffer can have neither. */
+    if (!refs(b) && (b->lock.locked || b->lock.waiters))
+        return violation(b, i, "free buffer is sleep-locked or has sleepers");
     /* A stamp's epoch part is a CPU's view (<= epoch), plus at most a
      * carry from the last_use + 1 rule (bcache.c). */
     if ((use_of(b) >> 24) > epoch + 1)

@@ -47,6 +47,7 @@ static struct slot locate(enum smp_bcache_field f, unsigned i)
     case SMP_DBG_BUF_PREV:       return (struct slot){ &b->prev, PTR };
     case SMP_DBG_BUF_REFCNT:     return (struct slot){ &b->refcnt, UNSIGNED_ATOMIC };
     case SMP_DBG_BUF_LAST_USE:   return (struct slot){ &b->last_use, U64_ATOMIC };
+    case SMP_DBG_BUF_LOCKED:     return (struct slot){ &b->lock.locked, UNSIGNED };   /* int: unsigned may alias it */
     case SMP_DBG_BUCKET_HEAD:    return (struct slot){ &bk->head, PTR };
     case SMP_DBG_BUCKET_WAITERS: return (struct slot){ &bk->waiters, UNSIGNED };
     case SMP_DBG_BUCKET_OLDEST:  return (struct slot){ &bk->oldest, PTR_ATOMIC };
