@@ -79,6 +79,7 @@
  * that), and a hit writes no line shared by all CPUs.
  */
 #include "bcache_internal.h"
+#include "sleeplock_guarded.h"
 #include "smpmem/bdev.h"
 #include "smpmem/port.h"
 #include "../base/fmt.h"
@@ -285,56 +286,9 @@ static void unref(struct bcache *c, struct smp_buf *b, const char *who)
  * the guard made four.  b cannot change buckets meanwhile: it moves only
  * with refcnt 0, and its holder and every waiter hold a reference.
  * Waiters sleep on &b->lock, and smp_port_sleep releases the bucket lock
- * while they sleep, as the guard's sleep did.  So the sleep lock API
- * (sleeplock.h) must not be used on a buffer's lock. */
-
-static uintptr_t self(void)
-{
-#ifdef SMP_PORT_HAS_SELF
-    return smp_port_self();
-#else
-    return 0;
-#endif
-}
-
-/* Take b's sleep lock for the caller, sleeping while another holds it;
- * bk (b's bucket) locked, and no other spinlock held, since it may sleep
- * (bk is held again on return).  b is referenced by the caller. */
-static void hold_locked(struct bucket *bk, struct smp_buf *b)
-{
-    struct smp_sleeplock *s = &b->lock;
-    while (s->locked) {
-        s->waiters++;
-        smp_port_sleep(s, &bk->lock);
-        s->waiters--;
-    }
-    s->locked = 1;
-    s->cpu = smp_port_cpu_id();
-    s->holder = self();
-}
-
-/* 0 if the caller holds b, else SMP_SLEEPLOCK_NOT_HELD or _OTHER_HOLDER
- * (where the port cannot tell who runs: whether anyone holds it); bk
- * locked. */
-static int holder_test(struct smp_buf *b)
-{
-    if (!b->lock.locked)
-        return SMP_SLEEPLOCK_NOT_HELD;
-    return b->lock.holder != self() ? SMP_SLEEPLOCK_OTHER_HOLDER : 0;
-}
-
-/* Release b's sleep lock, which the caller holds; bk locked. */
-static void unhold_locked(struct smp_buf *b)
-{
-    struct smp_sleeplock *s = &b->lock;
-    s->locked = 0;
-    s->cpu = -1;
-    s->holder = 0;
-    /* Waking costs a system call on hosted ports: skip it when no one
-     * sleeps (waiters is written under the same bucket lock). */
-    if (s->waiters)
-        smp_port_wakeup(s);
-}
+ * while they sleep, as the guard's sleep did.  The state machine is the
+ * sleep lock's own (sleeplock_guarded.h); only the public calls of
+ * sleeplock.h, which take the guard, must not be used on a buffer. */
 
 /* Release b (held by the caller) and drop the reference that came with it:
  * one trip through its bucket lock.  Panics as `who` if the caller does
@@ -342,14 +296,14 @@ static void unhold_locked(struct smp_buf *b)
 static void release_buf(struct bcache *c, struct smp_buf *b, const char *who)
 {
     struct bucket *bk = lock_bucket_of(c, b);
-    int r = holder_test(b);
+    int r = smp_sleeplock_mine_guarded(&b->lock);
     if (r) {
         smp_lock_release(&bk->lock);
         smp_panic_at(who, (uintptr_t)b, r == SMP_SLEEPLOCK_NOT_HELD
             ? "buffer not locked: released twice, or not from bread"
             : "buffer held by another thread: only its holder may release it");
     }
-    unhold_locked(b);
+    smp_sleeplock_give_guarded(&b->lock);
     int wake = drop_ref_locked(c, bk, b, who);
     smp_lock_release(&bk->lock);
     if (wake)
@@ -461,7 +415,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
     if (b) {
         take_ref(bk, b);
         bk->hits++;
-        hold_locked(bk, b);
+        smp_sleeplock_take_guarded(&b->lock, &bk->lock);
         smp_lock_release(&bk->lock);
         return b;
     }
@@ -498,10 +452,10 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
         b = v;                       /* free until now: its sleep lock is free */
         break;
     }
-    /* Both bucket locks held: keep only b's (hold_locked may sleep). */
+    /* Both bucket locks held: keep only b's (taking its sleep lock may sleep). */
     if (vb != h)
         smp_lock_release(&c->buckets[vb].lock);
-    hold_locked(bk, b);
+    smp_sleeplock_take_guarded(&b->lock, &bk->lock);
     smp_lock_release(&bk->lock);
     return b;
 }
@@ -549,7 +503,7 @@ int smp_bwrite(struct smp_buf *b)
 {
     struct bcache *c = check_buf(b, "bwrite");
     struct bucket *bk = lock_bucket_of(c, b);
-    int held = holder_test(b) == 0;
+    int held = smp_sleeplock_mine_guarded(&b->lock) == 0;
     smp_lock_release(&bk->lock);
     if (!held)
         smp_panic_at("bwrite", (uintptr_t)b,

@@ -5,7 +5,7 @@
  * instructions and released (atomically, by smp_port_sleep) while a waiter
  * sleeps, so no other lock is ever taken under it.
  */
-#include "smpmem/sleeplock.h"
+#include "sleeplock_guarded.h"
 #include "smpmem/port.h"
 #include "../base/fmt.h"
 
@@ -35,31 +35,42 @@ static uintptr_t self(void)
 #endif
 }
 
-void smp_sleeplock_acquire(struct smp_sleeplock *s)
+void smp_sleeplock_take_guarded(struct smp_sleeplock *s, struct smp_spinlock *guard)
 {
-    smp_lock_acquire(&s->lk);
     while (s->locked) {
         s->waiters++;
-        smp_port_sleep(s, &s->lk);
+        smp_port_sleep(s, guard);
         s->waiters--;
     }
     s->locked = 1;
     s->cpu = smp_port_cpu_id();
     s->holder = self();
-    smp_lock_release(&s->lk);
 }
 
-/* Mark s free and wake its sleepers; s->lk held, s held by the caller. */
-static void release_locked(struct smp_sleeplock *s)
+int smp_sleeplock_mine_guarded(const struct smp_sleeplock *s)
+{
+    if (!s->locked)
+        return SMP_SLEEPLOCK_NOT_HELD;
+    return s->holder != self() ? SMP_SLEEPLOCK_OTHER_HOLDER : 0;
+}
+
+void smp_sleeplock_give_guarded(struct smp_sleeplock *s)
 {
     s->locked = 0;
     s->cpu = -1;
     s->holder = 0;
     /* Waking costs a system call on hosted ports: skip it when no one
-     * sleeps.  waiters is read under s->lk, which a sleeper holds from its
-     * check of `locked` until smp_port_sleep releases it. */
+     * sleeps.  waiters is read under the guard, which a sleeper holds from
+     * its check of `locked` until smp_port_sleep releases it. */
     if (s->waiters)
         smp_port_wakeup(s);
+}
+
+void smp_sleeplock_acquire(struct smp_sleeplock *s)
+{
+    smp_lock_acquire(&s->lk);
+    smp_sleeplock_take_guarded(s, &s->lk);
+    smp_lock_release(&s->lk);
 }
 
 void smp_sleeplock_release(struct smp_sleeplock *s)
@@ -68,16 +79,15 @@ void smp_sleeplock_release(struct smp_sleeplock *s)
     if (r == SMP_SLEEPLOCK_NOT_HELD)
         smp_panic(s->name, "sleep lock released while not held");
     if (r)
-        smp_panic(s->name, "sleep lock released by a thread that does not hold it (brelse of a buffer held by another?)");
+        smp_panic(s->name, "sleep lock released by a thread that does not hold it");
 }
 
 int smp_sleeplock_release_mine(struct smp_sleeplock *s)
 {
     smp_lock_acquire(&s->lk);
-    int r = !s->locked ? SMP_SLEEPLOCK_NOT_HELD
-          : s->holder != self() ? SMP_SLEEPLOCK_OTHER_HOLDER : 0;
+    int r = smp_sleeplock_mine_guarded(s);
     if (!r)
-        release_locked(s);
+        smp_sleeplock_give_guarded(s);
     smp_lock_release(&s->lk);
     return r;
 }
