@@ -1,9 +1,11 @@
 /*
  * Sleep locks (see include/smpmem/sleeplock.h), after xv6's sleeplock.c.
  *
- * Locks: s->lk guards locked, cpu and waiters.  It is held only for a few
- * instructions and released (atomically, by smp_port_sleep) while a waiter
- * sleeps, so no other lock is ever taken under it.
+ * Locks: a guard spinlock protects locked, cpu, holder and waiters: s->lk
+ * for the public calls, or the one a caller of the _guarded steps names
+ * (sleeplock_guarded.h; the buffer cache passes a bucket lock).  It is held
+ * only for a few instructions and released (atomically, by smp_port_sleep)
+ * while a waiter sleeps; no lock is ever taken under s->lk.
  */
 #include "sleeplock_guarded.h"
 #include "smpmem/port.h"

@@ -2,8 +2,8 @@
  * The buddy zone: free blocks of orders 0..max_order over the one region.
  *
  * Locks: only m->zone.lock, which guards free_head[], free_pages, uncarved
- * and every descriptor in state PG_BUDDY.  Callers take it (pcp.c, page.c); every
- * function here named _locked expects it held.
+ * and every descriptor in state PG_BUDDY.  Callers take it (pcp.c,
+ * page.c); every function here named _locked expects it held.
  *
  * Free lists are doubly linked through the descriptors by page index, so
  * removing a buddy during a merge is O(1).  Blocks are aligned by absolute
