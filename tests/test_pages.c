@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <smpmem/pmm_debug.h>
+#include <smpmem/hosted.h>
+#include <smpmem/port.h>
+#include <string.h>
 
 #define MiB (1UL << 20)
 
@@ -193,9 +196,63 @@ TEST(check_detects_corruption)
     pmm_teardown();
 }
 
+/* Blocks of 2^SMP_DISCARD_ORDER pages and more are handed to the port's
+ * discard hook when freed (the hosted port: MADV_DONTNEED), smaller ones
+ * never; the pages read as zero afterwards, which only a real discard can
+ * explain, and the block is usable again. */
+static void free_discarded_twice(void *a)
+{
+    (void)a;
+    char *p = page_alloc(SMP_DISCARD_ORDER);
+    page_free(p, SMP_DISCARD_ORDER);
+    page_free(p, SMP_DISCARD_ORDER);
+}
+
+TEST(big_free_blocks_go_back_to_the_kernel)
+{
+    pmm_setup(64 * MiB, 1);
+    const size_t big = 4096UL << SMP_DISCARD_ORDER;
+    unsigned long before = smp_hosted_discarded_bytes();
+    unsigned char *p = page_alloc(SMP_DISCARD_ORDER);
+    REQUIRE(p != NULL, "a block of the discard order");
+    memset(p, 0xab, big);
+    page_free(p, SMP_DISCARD_ORDER);
+    CHECK(smp_hosted_discarded_bytes() - before == big, "page_free: %lu bytes discarded, want %zu",
+          smp_hosted_discarded_bytes() - before, big);
+    CHECK(p[0] == 0 && p[big / 2] == 0 && p[big - 1] == 0, "its pages still hold what was written");
+
+    before = smp_hosted_discarded_bytes();
+    unsigned char *q = page_alloc(SMP_DISCARD_ORDER - 1);
+    REQUIRE(q != NULL, "a block one order smaller");
+    memset(q, 0xcd, big / 2);
+    page_free(q, SMP_DISCARD_ORDER - 1);
+    CHECK(smp_hosted_discarded_bytes() == before, "a smaller block was discarded");
+    CHECK(q[0] == 0xcd, "a smaller block lost its contents");
+
+#ifndef SMP_CHECKED              /* the checked kfree holds blocks in its quarantine */
+    before = smp_hosted_discarded_bytes();
+    unsigned char *k = kalloc(3 * MiB);           /* kfree's route: order 10 */
+    REQUIRE(k != NULL, "kalloc(3 MiB)");
+    memset(k, 0xef, 3 * MiB);
+    kfree(k);
+    CHECK(smp_hosted_discarded_bytes() - before == 4 * MiB, "kfree of 3 MiB: %lu bytes discarded, want 4 MiB",
+          smp_hosted_discarded_bytes() - before);
+#endif
+
+    unsigned char *again = page_alloc(SMP_DISCARD_ORDER);
+    REQUIRE(again != NULL, "the order again");
+    memset(again, 0x5a, big);
+    CHECK(again[big - 1] == 0x5a, "a discarded block is usable again");
+    page_free(again, SMP_DISCARD_ORDER);
+    CHECK(pmm_check() == 0, "check");
+    CHECK(expect_panic(free_discarded_twice, NULL, "double free"), "double free of a discarded block");
+    pmm_teardown();
+}
+
 int main(void)
 {
     return RUN_TESTS(every_order_is_aligned, random_split_merge_sweeps,
                      exhaustion_gives_null_and_recovers, bad_page_free_panics_with_reason,
-                     wrong_order_panics, check_detects_corruption);
+                     wrong_order_panics, check_detects_corruption,
+                     big_free_blocks_go_back_to_the_kernel);
 }

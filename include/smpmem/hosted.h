@@ -17,4 +17,8 @@ int smp_hosted_irq_depth(void);
  * lets a test know that another CPU is spinning. */
 unsigned long smp_hosted_relax_calls(void);
 
+/* Bytes of free blocks given back to the kernel so far (smp_port_discard,
+ * port.h: blocks of 2^SMP_DISCARD_ORDER pages and more, when freed). */
+unsigned long smp_hosted_discarded_bytes(void);
+
 #endif

@@ -111,6 +111,24 @@ uintptr_t smp_port_self(void);
 #endif
 #endif
 
+/* Optional: [p, p + len) is a free block of 2^SMP_DISCARD_ORDER pages or
+ * more (page-aligned) whose contents nobody needs any more: the port may
+ * give its backing back -- madvise(MADV_DONTNEED) on a hosted port, the
+ * hypervisor's free page reporting in a guest kernel (virtio-balloon).  The
+ * range must stay usable: smpmem hands it out again later with no further
+ * call, and its contents may then be anything.  Called from the CPU that
+ * frees the block, with no smpmem lock held and outside every section,
+ * before the block goes back to the zone; it must not call into smpmem.  A
+ * port that defines SMP_PORT_HAS_DISCARD provides it; without it, nothing
+ * is given back (the usual kernel case: the memory is the kernel's). */
+#define SMP_DISCARD_ORDER 8            /* 1 MiB */
+#ifdef SMP_PORT_HAS_DISCARD
+#ifndef SMP_PORT_INLINE
+#include <stddef.h>
+void smp_port_discard(void *p, size_t len);
+#endif
+#endif
+
 /* Called in spin-wait loops: a CPU pause hint (or a yield on hosted ports).
  * smpmem also spins inside its per-CPU sections (a refill waiting for the
  * zone lock), so relax must not run cross-called functions. */

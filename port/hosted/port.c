@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <smpmem/port.h>
 #include <smpmem/spinlock.h>
 #include <smpmem/hosted.h>
@@ -150,6 +151,22 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
         if (atomic_load_explicit(&mine->held, memory_order_seq_cst))
             smp_hosted_wait_released(mine, depth);
     }
+}
+
+static atomic_ulong discarded;
+
+/* The region is private memory of this process: DONTNEED drops the pages,
+ * and the next touch maps zeroed ones.  A failure (a region that is not
+ * ordinary memory) only means the pages stay. */
+void smp_port_discard(void *p, size_t len)
+{
+    if (madvise(p, len, MADV_DONTNEED) == 0)
+        atomic_fetch_add_explicit(&discarded, len, memory_order_relaxed);
+}
+
+unsigned long smp_hosted_discarded_bytes(void)
+{
+    return atomic_load_explicit(&discarded, memory_order_relaxed);
 }
 
 static atomic_ulong relax_calls;

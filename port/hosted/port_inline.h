@@ -59,6 +59,10 @@ _Noreturn void smp_hosted_pop_underflow(void);
 
 static inline int smp_port_cpu_id(void) { return smp_hosted_self->cpu; }
 
+/* Big free blocks go back to the kernel (port.c; port.h says when). */
+#define SMP_PORT_HAS_DISCARD 1
+void smp_port_discard(void *p, size_t len);
+
 /* Who is running: this thread (the address of one of its thread-locals). */
 #define SMP_PORT_HAS_SELF 1
 static inline uintptr_t smp_port_self(void) { return (uintptr_t)&smp_hosted_cpu; }

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <smpmem/port.h>
 #include <smpmem/pmm.h>
 #include <smpmem/spinlock.h>
@@ -239,6 +240,13 @@ void smpm_fork_release(int child)
 }
 
 /* ---- the rest of the hooks ---------------------------------------------- */
+
+/* The heap is one private anonymous mapping (malloc.c): DONTNEED drops the
+ * pages, and the next touch maps zeroed ones.  On failure they just stay. */
+void smp_port_discard(void *p, size_t len)
+{
+    madvise(p, len, MADV_DONTNEED);
+}
 
 void smp_port_relax(void)
 {

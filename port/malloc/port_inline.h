@@ -39,4 +39,10 @@ static inline void smp_port_irq_pop(void)
     smpm_self.depth--;
 }
 
+/* Freed blocks of 1 MiB and more go back to the kernel (port.c), as glibc
+ * unmaps its large chunks. */
+#include <stddef.h>
+#define SMP_PORT_HAS_DISCARD 1
+void smp_port_discard(void *p, size_t len);
+
 #endif

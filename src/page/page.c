@@ -142,6 +142,17 @@ void smp_pg_free_large(struct smp_pages *pg, void *p, unsigned order)
     if (!smp_pg_contains(pg, addr) || order > pg->max_order ||
         (addr & ((SMP_PAGE_SIZE << order) - 1)))
         bad_free(pg, addr, order);
+#ifdef SMP_PORT_HAS_DISCARD
+    if (order >= SMP_DISCARD_ORDER) {
+        /* Give the contents back while the block is still the caller's
+         * (allocated: no other CPU can take it), after the same test the
+         * zone free makes, so a bad free panics before anything is lost.
+         * A double free racing this one passes both tests here; the zone
+         * free tests again under the lock and panics for the second. */
+        smp_pg_validate_free(pg, smp_page_index(pg, addr), order, "page_free");
+        smp_port_discard(p, (size_t)SMP_PAGE_SIZE << order);
+    }
+#endif
     smp_pg_zone_free(pg, p, order);
 }
 
