@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "../support/prng.h"
 #include "../support/vcpus.h"
 
@@ -120,10 +121,15 @@ struct live {
     unsigned char stamp;
 };
 
+/* The working set comes from mmap, not malloc, so the harness's own memory
+ * is the same in every allocator's process: with smpmem or gslab, malloc
+ * is glibc's, and each thread's first call would make it a thread arena
+ * (a few pages each) that counted against them in the peak RSS. */
 static void run_local(struct worker *w, struct prng *s)
 {
-    struct live *set = calloc(live_slots, sizeof *set);
-    if (!set)
+    size_t set_bytes = live_slots * sizeof(struct live);
+    struct live *set = mmap(NULL, set_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (set == MAP_FAILED)
         die("no memory for the working set", NULL);
     unsigned long calls = 0;
     for (unsigned long i = 0; i < ops; i++) {
@@ -146,7 +152,7 @@ static void run_local(struct worker *w, struct prng *s)
             calls++;
         }
     w->calls = calls;
-    free(set);
+    munmap(set, set_bytes);
 }
 
 /* Remote stamps: first byte = size (<= 128), last byte = 0xa5. */
