@@ -23,7 +23,7 @@
  *   instructions.tsv       allocator, instructions per small and page pair
  *
  * Environment (defaults in brackets):
- *   KALLOC_BENCH_ROUNDS     rounds, >= 1 [BENCH_ROUNDS, else 5]
+ *   KALLOC_BENCH_ROUNDS     rounds, >= 1 [BENCH_ROUNDS, else 7]
  *   KALLOC_BENCH_OPS        allocator calls per thread [2000000]
  *   KALLOC_BENCH_THREADS    comma list [1,2,8]
  *   KALLOC_BENCH_WORKLOADS  comma list of pages,small,mixed,remote [all]
@@ -504,7 +504,7 @@ int main(void)
     split(env_or("KALLOC_BENCH_THREADS", "1,2,8"), &thr);
     split(env_or("KALLOC_BENCH_ALLOCS", all), &allocs);
     split(env_or("KALLOC_BENCH_IALLOCS", env_or("KALLOC_BENCH_ALLOCS", all)), &ialloc);
-    int rounds = atoi(env_or("KALLOC_BENCH_ROUNDS", env_or("BENCH_ROUNDS", "5")));
+    int rounds = atoi(env_or("KALLOC_BENCH_ROUNDS", env_or("BENCH_ROUNDS", "7")));
     unsigned long ops = strtoul(env_or("KALLOC_BENCH_OPS", "2000000"), NULL, 0);
     unsigned long seed = strtoul(env_or("KALLOC_BENCH_SEED", "1"), NULL, 0);
     unsigned long ipairs = strtoul(env_or("KALLOC_BENCH_IPAIRS", "100000"), NULL, 0);
