@@ -149,6 +149,49 @@ TEST(statistics_count_exactly)
     teardown();
 }
 
+/* ---- a hit's locks ---- */
+
+struct lock_tally {
+    char bucket[32];                 /* the hit's bucket lock */
+    unsigned long on_bucket, elsewhere;
+};
+
+static void tally(void *ctx, const char *name, unsigned long acquires, unsigned long contended)
+{
+    struct lock_tally *t = ctx;
+    (void)contended;
+    if (!strcmp(name, t->bucket))
+        t->on_bucket += acquires;
+    else
+        t->elsewhere += acquires;
+}
+
+/* A hit (bread + brelse of a cached block) takes its bucket lock once in
+ * bread and once in brelse, and no other lock: not the "bcache" lock, not
+ * kmem's, and not the buffer's sleep-lock guard, whose state the bucket
+ * lock guards (bcache.c).  Two locked exchanges a hit: this keeps it so. */
+TEST(a_hit_takes_its_bucket_lock_twice_and_nothing_else)
+{
+    REQUIRE(setup(8) == 0, "setup");
+    struct buf *b = touch(5);                      /* the miss that caches it */
+    REQUIRE(b, "fill");
+    struct lock_tally t = { .on_bucket = 0, .elsewhere = 0 };
+    snprintf(t.bucket, sizeof t.bucket, "bcache.bucket%u", smp_bcache_debug_bucket_of(DEV, 5));
+    unsigned long guard_before = atomic_load(&b->lock.lk.n_acquire);
+    smp_lock_stats_reset();
+    enum { HITS = 100 };
+    for (int i = 0; i < HITS; i++)
+        REQUIRE(touch(5) == b, "hit %d", i);
+    smp_lock_for_each(tally, &t);
+    CHECK(t.on_bucket == 2 * HITS, "%s taken %lu times in %d hits, want %d", t.bucket,
+          t.on_bucket, HITS, 2 * HITS);
+    CHECK(t.elsewhere == 0, "other locks taken %lu times in %d hits", t.elsewhere, HITS);
+    CHECK(atomic_load(&b->lock.lk.n_acquire) == guard_before,
+          "the buffer's sleep-lock guard was taken %lu times",
+          atomic_load(&b->lock.lk.n_acquire) - guard_before);
+    teardown();
+}
+
 /* ---- 4. bcache_check reports corruption ---- */
 
 TEST(check_reports_corruption)
@@ -194,5 +237,6 @@ int main(void)
     return RUN_TESTS(one_cpu_evicts_in_release_order,
                      hits_on_another_cpu_keep_a_block_young,
                      statistics_count_exactly,
+                     a_hit_takes_its_bucket_lock_twice_and_nothing_else,
                      check_reports_corruption);
 }
