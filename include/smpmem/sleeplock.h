@@ -43,7 +43,7 @@ void smp_sleeplock_release(struct smp_sleeplock *s);
 /* Release s if the caller holds it (as smp_sleeplock_holding would say),
  * with one trip through the guard: returns 0.  Otherwise leaves s as it is
  * and returns SMP_SLEEPLOCK_NOT_HELD (free) or SMP_SLEEPLOCK_OTHER_HOLDER,
- * so a caller such as brelse can panic with its own words. */
+ * so the caller can panic in its own words (smp_sleeplock_release does). */
 #define SMP_SLEEPLOCK_NOT_HELD     1
 #define SMP_SLEEPLOCK_OTHER_HOLDER 2
 int smp_sleeplock_release_mine(struct smp_sleeplock *s);
