@@ -93,9 +93,7 @@ static __attribute__((noinline)) int classify(struct smp_pmm *m, void *p, unsign
     case PG_PCP:
         smp_panic_at(who, addr, "block is not allocated (double free?)");
     case PG_TAIL: {
-        uint32_t b = smp_pg_block_head(pg, idx, pg->max_order);
-        unsigned st = b != SMP_NIL ? smp_state(smp_head(pg, b))
-                    : smp_pg_uncarved(pg, idx) ? PG_BUDDY : PG_TAIL;   /* free, not yet carved */
+        unsigned st = smp_pg_enclosing_state(pg, idx);
         smp_panic_at(who, addr, st == PG_BUDDY || st == PG_PCP
             ? "inside a free block: not allocated (double free?)"
             : "not the start of a block (inside a larger block)");

@@ -60,18 +60,22 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     return 0;
 }
 
-uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned max_order)
+unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx)
 {
+    /* Heads are aligned to their order, so the head is idx rounded down to
+     * some power of two: the first non-tail page found rounding down covers
+     * idx iff its order reaches that far. */
     uint64_t pfn = pg->base_pfn + idx;
-    for (unsigned k = 0; k <= max_order; k++) {
+    for (unsigned k = 0; k <= pg->max_order; k++) {
         uint64_t h = pfn & ~((1ULL << k) - 1);
         if (h < pg->base_pfn)
             break;
         const struct smp_page_head *d = smp_head(pg, (uint32_t)(h - pg->base_pfn));
         if (smp_state(d) != PG_TAIL)
-            return d->order >= k ? (uint32_t)(h - pg->base_pfn) : SMP_NIL;
+            return d->order >= k ? smp_state(d) : PG_TAIL;
     }
-    return SMP_NIL;
+    /* In no block: free if the zone has not cut it yet, else corrupt. */
+    return idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed) ? PG_BUDDY : PG_TAIL;
 }
 
 void *smp_pg_zone_alloc(struct smp_pages *pg, unsigned order)

@@ -184,12 +184,11 @@ static inline bool smp_pg_contains(const struct smp_pages *pg, uintptr_t addr)
     return addr - pg->base < pg->span;
 }
 
-/* Head index of the block of order <= max_order containing page idx, or
- * SMP_NIL.  Heads are aligned to their order, so the head is idx rounded
- * down to some power of two: the first non-tail page found rounding down
- * covers idx iff its order reaches that far.  Exact for blocks the caller
- * owns, a hint otherwise. */
-uint32_t smp_pg_block_head(const struct smp_pages *pg, uint32_t idx, unsigned max_order);
+/* The state of the block containing tail page idx (for a bad pointer's
+ * message): its head's, PG_BUDDY for a page of the uncarved tail (free,
+ * not yet cut into a block), PG_TAIL if no head covers it.  Exact for
+ * blocks the caller owns, a hint otherwise. */
+unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx);
 
 /* ---- setup (page.c) ------------------------------------------------------ */
 /* Carve [start, end) into the per-CPU caches, the descriptors, heads and
@@ -236,13 +235,6 @@ int smp_check_fail(const struct smp_pages *pg, uint32_t idx, const char *reason)
 /* Pages in the zone plus every CPU cache (a snapshot). */
 size_t smp_pg_free_pages(const struct smp_pages *pg);
 size_t smp_pcp_cached_pages(const struct smp_pcp *c);
-
-/* Whether page idx lies in the zone's uncarved tail: free, in no block
- * yet (a snapshot; for messages about a bad pointer). */
-static inline bool smp_pg_uncarved(const struct smp_pages *pg, uint32_t idx)
-{
-    return idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed);
-}
 
 /* ---- buddy.c: the zone; _locked functions need zone.lock held ----------- */
 void smp_buddy_init(struct smp_pages *pg);
