@@ -82,14 +82,12 @@ int smp_lock_holding(struct smp_spinlock *lk)
 
 void smp_lock_acquire(struct smp_spinlock *lk)
 {
-    smp_port_irq_push();
-    smp_lock_acquire_on(lk, smp_port_cpu_id());
+    smp_lock_acquire_inline(lk);
 }
 
 void smp_lock_release(struct smp_spinlock *lk)
 {
-    smp_lock_release_on(lk, smp_port_cpu_id());
-    smp_port_irq_pop();
+    smp_lock_release_inline(lk);
 }
 
 void smp_lock_forget_range(const void *lo, const void *hi)

@@ -9,6 +9,7 @@
 #ifndef SMPMEM_LOCK_INLINE_H
 #define SMPMEM_LOCK_INLINE_H
 
+#include "smpmem/port.h"
 #include "smpmem/spinlock.h"
 #include "fmt.h"
 
@@ -88,6 +89,21 @@ static inline void smp_lock_release_on(struct smp_spinlock *lk, int cpu)
      * free.  Relaxed would let those writes drift past the unlock, so the
      * next holder could see the lock free but the data half-updated. */
     atomic_store_explicit(&lk->locked, 0, memory_order_release);
+}
+
+/* smp_lock_acquire and smp_lock_release themselves, inline: for a hot
+ * path that takes its one lock at a time (a buffer-cache hit takes and
+ * drops a bucket lock twice), where the calls cost as much as the lock. */
+static inline void smp_lock_acquire_inline(struct smp_spinlock *lk)
+{
+    smp_port_irq_push();
+    smp_lock_acquire_on(lk, smp_port_cpu_id());
+}
+
+static inline void smp_lock_release_inline(struct smp_spinlock *lk)
+{
+    smp_lock_release_on(lk, smp_port_cpu_id());
+    smp_port_irq_pop();
 }
 
 #endif

@@ -79,10 +79,12 @@
  * that), and a hit writes no line shared by all CPUs.
  */
 #include "bcache_internal.h"
+#include "bdev_internal.h"
 #include "sleeplock_guarded.h"
 #include "smpmem/bdev.h"
 #include "smpmem/port.h"
 #include "../base/fmt.h"
+#include "../base/spinlock_inline.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -189,7 +191,7 @@ void smp_bcache_update_oldest(struct bucket *bk)
  * CPU id is stable). */
 static struct lru_clock *my_clock(struct bcache *c)
 {
-    return &c->clocks[(unsigned)smp_port_cpu_id() % c->nclock];
+    return &c->clocks[(unsigned)smp_port_cpu_id() & (c->nclock - 1)];
 }
 
 /* ---- references -------------------------------------------------------- */
@@ -231,17 +233,17 @@ static struct bucket *lock_bucket_of(struct bcache *c, struct smp_buf *b)
     for (;;) {
         unsigned i = atomic_load_explicit(&b->bucket, memory_order_relaxed);
         struct bucket *bk = &c->buckets[i];
-        smp_lock_acquire(&bk->lock);
+        smp_lock_acquire_inline(&bk->lock);
         if (atomic_load_explicit(&b->bucket, memory_order_relaxed) == i)
             return bk;
-        smp_lock_release(&bk->lock);
+        smp_lock_release_inline(&bk->lock);
     }
 }
 
 /* Drop one reference; bk (b's bucket) locked.  Returns whether a miss
  * sleeps for a free buffer (wake_missers after dropping bk), or panics as
  * `who`, bk released, if b has no reference. */
-static int drop_ref_locked(struct bcache *c, struct bucket *bk, struct smp_buf *b, const char *who)
+static inline int drop_ref_locked(struct bcache *c, struct bucket *bk, struct smp_buf *b, const char *who)
 {
     unsigned r = refs(b);
     if (r == 0) {
@@ -293,7 +295,7 @@ static void unref(struct bcache *c, struct smp_buf *b, const char *who)
 /* Release b (held by the caller) and drop the reference that came with it:
  * one trip through its bucket lock.  Panics as `who` if the caller does
  * not hold b, with b left as it was. */
-static void release_buf(struct bcache *c, struct smp_buf *b, const char *who)
+static inline void release_buf(struct bcache *c, struct smp_buf *b, const char *who)
 {
     struct bucket *bk = lock_bucket_of(c, b);
     int r = smp_sleeplock_mine_guarded(&b->lock);
@@ -305,7 +307,7 @@ static void release_buf(struct bcache *c, struct smp_buf *b, const char *who)
     }
     smp_sleeplock_give_guarded(&b->lock);
     int wake = drop_ref_locked(c, bk, b, who);
-    smp_lock_release(&bk->lock);
+    smp_lock_release_inline(&bk->lock);
     if (wake)
         wake_missers(c);
 }
@@ -410,16 +412,16 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
     struct smp_buf *b;
 
     /* Hit path: this bucket's lock only, once. */
-    smp_lock_acquire(&bk->lock);
+    smp_lock_acquire_inline(&bk->lock);
     b = lookup(bk, dev, blockno);
     if (b) {
         take_ref(bk, b);
         bk->hits++;
         smp_sleeplock_take_guarded(&b->lock, &bk->lock);
-        smp_lock_release(&bk->lock);
+        smp_lock_release_inline(&bk->lock);
         return b;
     }
-    smp_lock_release(&bk->lock);
+    smp_lock_release_inline(&bk->lock);
 
     /* Miss path: scan unlocked, then validate under both bucket locks. */
     unsigned vb;
@@ -465,11 +467,7 @@ static struct smp_buf *bget(struct bcache *c, unsigned dev, uint64_t blockno)
 struct smp_buf *smp_bread_err(unsigned dev, uint64_t blockno, int *err)
 {
     struct bcache *c = need_cache("bread");
-    int r = 0;
-    if (!smp_bdev_present(dev))
-        r = SMP_ENODEV;
-    else if (blockno >= smp_bdev_nblocks(dev) || smp_bdev_block_size(dev) != c->block_size)
-        r = SMP_EINVAL;
+    int r = smp_bdev_check_block(dev, blockno, c->block_size);
     if (r) {
         if (err)
             *err = r;

@@ -77,7 +77,11 @@ int smp_bcache_init_buckets(unsigned nbuf, unsigned block_size, unsigned nbucket
         return SMP_ENOMEM;
     c->nbuf = nbuf;
     c->nbucket = nbucket;
-    c->nclock = nbucket;
+    /* A power of two, so a release finds its CPU's clock with a mask:
+     * the largest not above nbucket (bcache_internal.h: struct lru_clock). */
+    c->nclock = 1;
+    while (c->nclock * 2 <= nbucket)
+        c->nclock *= 2;
     c->block_size = block_size;
     c->bufs = 0;
     c->clocks = 0;

@@ -55,7 +55,7 @@ struct bcache {
     /* Read-only after init (read by every call). */
     _Alignas(BCACHE_LINE) unsigned nbuf, nbucket, nclock, block_size;
     struct smp_buf *bufs;          /* nbuf buffers, one kalloc block */
-    struct lru_clock *clocks;      /* nclock = nbucket of them */
+    struct lru_clock *clocks;      /* nclock of them: a power of two, at most nbucket */
     /* "bcache": sleeping for a free buffer; the waits counter. */
     _Alignas(BCACHE_LINE) struct smp_spinlock lock;
     unsigned long waits;

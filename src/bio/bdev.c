@@ -8,6 +8,7 @@
  * a device's close hook runs after the guard is dropped.
  */
 #include <stdatomic.h>
+#include "bdev_internal.h"
 #include "smpmem/bdev.h"
 #include "smpmem/bio_debug.h"
 #include "smpmem/port.h"
@@ -106,6 +107,14 @@ void smp_bdev_reset(void)
 }
 
 int smp_bdev_present(unsigned dev) { return entry_of(dev) != 0; }
+
+int smp_bdev_check_block(unsigned dev, uint64_t blockno, unsigned block_size)
+{
+    struct dev_entry *e = entry_of(dev);
+    if (!e)
+        return SMP_ENODEV;
+    return blockno < e->nblocks && e->block_size == block_size ? 0 : SMP_EINVAL;
+}
 
 unsigned smp_bdev_block_size(unsigned dev)
 {

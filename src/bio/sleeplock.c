@@ -27,45 +27,18 @@ void smp_sleeplock_init(struct smp_sleeplock *s, const char *name)
     s->name = name;
 }
 
-/* Who is running, if the port can tell (port.h); 0 otherwise. */
-static uintptr_t self(void)
-{
-#ifdef SMP_PORT_HAS_SELF
-    return smp_port_self();
-#else
-    return 0;
-#endif
-}
-
-void smp_sleeplock_take_guarded(struct smp_sleeplock *s, struct smp_spinlock *guard)
+void smp_sleeplock_wait_guarded(struct smp_sleeplock *s, struct smp_spinlock *guard)
 {
     while (s->locked) {
         s->waiters++;
         smp_port_sleep(s, guard);
         s->waiters--;
     }
-    s->locked = 1;
-    s->cpu = smp_port_cpu_id();
-    s->holder = self();
 }
 
-int smp_sleeplock_mine_guarded(const struct smp_sleeplock *s)
+void smp_sleeplock_wake(struct smp_sleeplock *s)
 {
-    if (!s->locked)
-        return SMP_SLEEPLOCK_NOT_HELD;
-    return s->holder != self() ? SMP_SLEEPLOCK_OTHER_HOLDER : 0;
-}
-
-void smp_sleeplock_give_guarded(struct smp_sleeplock *s)
-{
-    s->locked = 0;
-    s->cpu = -1;
-    s->holder = 0;
-    /* Waking costs a system call on hosted ports: skip it when no one
-     * sleeps.  waiters is read under the guard, which a sleeper holds from
-     * its check of `locked` until smp_port_sleep releases it. */
-    if (s->waiters)
-        smp_port_wakeup(s);
+    smp_port_wakeup(s);
 }
 
 void smp_sleeplock_acquire(struct smp_sleeplock *s)
@@ -105,7 +78,7 @@ int smp_sleeplock_locked(struct smp_sleeplock *s)
 int smp_sleeplock_holding(struct smp_sleeplock *s)
 {
     smp_lock_acquire(&s->lk);
-    int r = s->locked && s->holder == self();
+    int r = s->locked && s->holder == smp_sleeplock_self();
     smp_lock_release(&s->lk);
     return r;
 }
