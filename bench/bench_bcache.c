@@ -136,6 +136,60 @@ static void work(int cpu, void *arg)
     atomic_fetch_add(&r->bad, bad);
 }
 
+/* The machine's own 2-thread scaling, as a control for the hits' (round
+ * by round, next to them): each thread runs the shape of a hit -- take a
+ * lock word, find a record, count a reference, read its block's first
+ * line, drop the lock; take it again to drop the reference -- on data of
+ * its own that no other thread touches.  Nothing is shared, so whatever
+ * it loses at 2 threads against 1 is the host's (another guest on a
+ * core, or both vCPUs on one), not any cache's. */
+struct ctl_rec {
+    _Alignas(128) atomic_int lock;
+    int ref;
+    uint64_t blockno;
+    unsigned char *data;
+};
+
+static atomic_long ctl_bad;
+
+static void control(int cpu, void *arg)
+{
+    long n = *(const long *)arg;
+    struct ctl_rec *rec = aligned_alloc(128, HOT * sizeof *rec);
+    unsigned char *blocks = aligned_alloc(4096, HOT * BSIZE);
+    if (!rec || !blocks) {
+        fprintf(stderr, "bench_bcache: no memory for the control\n");
+        exit(1);
+    }
+    for (unsigned i = 0; i < HOT; i++) {
+        atomic_init(&rec[i].lock, 0);
+        rec[i].ref = 0;
+        rec[i].blockno = i;
+        rec[i].data = blocks + (size_t)i * BSIZE;
+        memcpy(rec[i].data, &rec[i].blockno, sizeof rec[i].blockno);
+    }
+    struct prng g = prng_seed(0x1234567ULL, (uint64_t)cpu);
+    long bad = 0;
+    for (long i = 0; i < n; i++) {
+        uint64_t blk = prng_next(&g) % HOT;
+        struct ctl_rec *r = &rec[blk];
+        while (atomic_exchange_explicit(&r->lock, 1, memory_order_acquire))
+            ;
+        r->ref++;
+        atomic_store_explicit(&r->lock, 0, memory_order_release);
+        uint64_t w;
+        memcpy(&w, r->data, sizeof w);
+        bad += w != r->blockno;
+        while (atomic_exchange_explicit(&r->lock, 1, memory_order_acquire))
+            ;
+        r->ref--;
+        atomic_store_explicit(&r->lock, 0, memory_order_release);
+    }
+    atomic_fetch_add(&ctl_bad, bad);
+    free(blocks);
+    free(rec);
+}
+
 struct result {
     double ops_per_s;
     unsigned long contended;   /* #test-and-set on the cache's locks */
@@ -175,6 +229,19 @@ static struct result run_once(enum impl impl, enum workload wl, int nthreads, lo
     }
     *bad += atomic_load(&r.bad);
     return res;
+}
+
+/* "<what>, round by round: median M (rounds lo .. hi)" of num[r] / den[r]. */
+static void report_by_round(const char *what, const double *num, const double *den, int rounds)
+{
+    double ratio[MAX_ROUNDS], lo = 0, hi = 0;
+    for (int r = 0; r < rounds; r++) {
+        ratio[r] = num[r] / den[r];
+        lo = r == 0 || ratio[r] < lo ? ratio[r] : lo;
+        hi = r == 0 || ratio[r] > hi ? ratio[r] : hi;
+    }
+    printf("%s, round by round: median %.2f (rounds %.2f .. %.2f)\n", what,
+           bench_median(ratio, rounds), lo, hi);
 }
 
 /* mkdir -p; 0 or -1 with errno. */
@@ -241,10 +308,15 @@ int main(void)
     /* [workload][impl][thread count][round] */
     static double ops[2][2][NTHREADS][MAX_ROUNDS], tas[2][2][NTHREADS][MAX_ROUNDS];
     static double hit[2][NTHREADS][MAX_ROUNDS];
+    static double ctl[2][MAX_ROUNDS];            /* the control at 1 and 2 threads */
     long bad = 0;
     int busy_rounds = 0;
     for (int r = 0; r < rounds; r++) {
         busy_rounds += bench_others_running() > 0;
+        for (int t = 1; t <= 2; t++) {
+            long per_thread = 4 * total_ops / t;
+            ctl[t - 1][r] = (double)(per_thread * t) / bench_run_threads(t, control, &per_thread);
+        }
         for (int w = 0; w < 2; w++) {
             long n = w == HITS ? 4 * total_ops : total_ops;
             for (int t = 0; t < NTHREADS; t++) {
@@ -311,10 +383,20 @@ int main(void)
     bench_table_free(tb);
     bench_target(stdout, "hits, smpmem 2 threads / 1 thread", mops[SMPMEM][1] / mops[SMPMEM][0],
                  1.8);
+    /* The same ratio round by round: each round's 2-thread run against its
+     * own 1-thread run, a few hundred milliseconds apart.  The host's speed
+     * drifts in phases of seconds (a vCPU's core shared or not), which the
+     * ratio of medians above mixes across rounds; the spread shows how far
+     * one phase moves it, and the control what the host let any code do. */
+    report_by_round("hits, smpmem 2 threads / 1 thread", ops[HITS][SMPMEM][1], ops[HITS][SMPMEM][0],
+                    rounds);
+    report_by_round("control (the shape of a hit on private data, nothing shared), 2 threads / 1 thread",
+                    ctl[1], ctl[0], rounds);
     bench_target(stdout, "hits, smpmem / single lock at 2 threads",
                  mops[SMPMEM][1] / mops[BASELINE][1], 1.8);
     write_tsv((const double(*)[NTHREADS])mops);
 
+    bad += atomic_load(&ctl_bad);
     if (bad) {
         printf("CORRECTNESS: %ld ops read a wrong block\n", bad);
         return 1;

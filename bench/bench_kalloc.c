@@ -347,9 +347,24 @@ static void report_workload(const struct list *wls, int w, const struct list *th
     }
 }
 
+/* The median over rounds of smpmem's figure over allocator b's in the
+ * same round: runs a few seconds apart, so a drift of the host's speed
+ * that lasts longer than that cancels, where the ratio of medians mixes
+ * rounds run in different phases. */
+static double paired_ratio(int w, int t, int self, int b, int rounds)
+{
+    double r[MAX_ROUNDS];
+    int n = 0;
+    for (int i = 0; i < rounds; i++)
+        if (!isnan(mops[w][t][self][i]) && !isnan(mops[w][t][b][i]) && mops[w][t][b][i] > 0)
+            r[n++] = mops[w][t][self][i] / mops[w][t][b][i];
+    double spread;
+    return n ? median(r, n, &spread) : NAN;
+}
+
 /* Every cell's ratio to the best peer in one table: the line to read first. */
 static void report_ratios(const struct list *wls, const struct list *thr,
-                          const struct list *allocs)
+                          const struct list *allocs, int rounds)
 {
     int self = find(allocs, "smpmem");
     if (self < 0)
@@ -357,16 +372,18 @@ static void report_ratios(const struct list *wls, const struct list *thr,
     FILE *f = bench_results_open("ratio.tsv");
     if (f)
         fputs("cell\tworkload\tthreads\tsmpmem_mops\tbest_peer\tbest_peer_mops\tratio\n", f);
-    printf("\nsmpmem / best peer, every cell (Mops/s medians of this run; target >= 1.00x)\n");
-    printf("%-8s %7s  %11s  %-10s %11s  %7s\n", "workload", "threads", "smpmem", "best peer",
-           "its Mops/s", "ratio");
+    printf("\nsmpmem / best peer, every cell (Mops/s medians of this run; target >= 1.00x;\n"
+           "by round: the median of each round's smpmem run over that round's best-peer run)\n");
+    printf("%-8s %7s  %11s  %-10s %11s  %7s  %8s\n", "workload", "threads", "smpmem", "best peer",
+           "its Mops/s", "ratio", "by round");
     for (int w = 0; w < wls->n; w++)
         for (int t = 0; t < thr->n; t++) {
             int b = best_peer(allocs, med[w][t], 0);
             double mine = med[w][t][self], peer = b >= 0 ? med[w][t][b] : NAN;
             double ratio = mine / peer;
-            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx\n", wls->item[w], thr->item[t], mine,
-                   b >= 0 ? allocs->item[b] : "-", peer, ratio);
+            double by_round = b >= 0 ? paired_ratio(w, t, self, b, rounds) : NAN;
+            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx  %7.2fx\n", wls->item[w], thr->item[t],
+                   mine, b >= 0 ? allocs->item[b] : "-", peer, ratio, by_round);
             if (f) {
                 fprintf(f, "%s %s\t%s\t%s", wls->item[w], thr->item[t], wls->item[w], thr->item[t]);
                 tsv_num(f, mine);
@@ -554,7 +571,7 @@ int main(void)
     print_load("at end");
     for (int w = 0; w < wls.n; w++)
         report_workload(&wls, w, &thr, &allocs, rounds);
-    report_ratios(&wls, &thr, &allocs);
+    report_ratios(&wls, &thr, &allocs, rounds);
     report_rss(&wls, &thr, &allocs, rounds);
     if (ipairs > 0)
         report_instructions(&ialloc, ipairs);
