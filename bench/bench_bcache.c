@@ -314,7 +314,10 @@ int main(void)
     for (int r = 0; r < rounds; r++) {
         busy_rounds += bench_others_running() > 0;
         for (int t = 1; t <= 2; t++) {
-            long per_thread = 4 * total_ops / t;
+            /* As many ops as a hit run, times five: a control op is about
+             * five times shorter, so its runs last as long and meet as
+             * much of the host's noise. */
+            long per_thread = 20 * total_ops / t;
             ctl[t - 1][r] = (double)(per_thread * t) / bench_run_threads(t, control, &per_thread);
         }
         for (int w = 0; w < 2; w++) {
