@@ -453,6 +453,8 @@ TEST(faulty_device_errors_reach_the_caller)
     CHECK(bread_err(9, 0, &err) == NULL && err == SMP_ENODEV, "no device 9");
     CHECK(bread_err(3, FAULTY_BLOCKS, &err) == NULL && err == SMP_EINVAL, "block out of range");
     CHECK(bread_err(SMP_BDEV_MAX + 3, 0, &err) == NULL && err == SMP_ENODEV, "dev out of range");
+    REQUIRE(ramdisk_create(4, 8, 2 * BSIZE) == 0, "a device of another block size");
+    CHECK(bread_err(4, 0, &err) == NULL && err == SMP_EINVAL, "block size differs from the cache's");
     teardown();
     free(f);
 }
