@@ -18,7 +18,12 @@
  * build/bench/results).
  *
  * Environment: BENCH_ROUNDS (default 7, at least 5 are recommended),
- * BENCH_OPS (ops per run, default 800000; the hit runs do 4x as many).
+ * BENCH_OPS (ops per run, default 800000; the hit runs do 4x as many),
+ * BENCH_IHITS (hits for the callgrind count of instructions per hit,
+ * default 100000, 0 to skip; valgrind as bench_valgrind() finds it).
+ *
+ * `bench_bcache hitloop smpmem|xv6 N` runs N hits of one thread in
+ * hit_loop and exits: what the instruction count runs under callgrind.
  * Exits 1 if a block read back wrong (correctness), never on a time.
  */
 #define _GNU_SOURCE
@@ -28,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <smpmem/bcache.h>
 #include <smpmem/bdev.h>
 #include <smpmem/bio_debug.h>
@@ -297,8 +303,82 @@ static void *setup_disk(void)
     return region;
 }
 
-int main(void)
+/* N hits on CPU 0's warm hot set, in order (no PRNG to count): bread, read
+ * a word, brelse.  Out of line so that callgrind can count it alone. */
+struct hitloop {
+    struct run *r;
+    long n, bad;
+};
+
+static __attribute__((noinline)) long hit_loop(struct run *r, long n)
 {
+    long bad = 0;
+    for (long i = 0; i < n; i++)
+        bad += !one_op(r, hit_block(0, (uint64_t)i % HOT), 0);
+    return bad;
+}
+
+static void run_hit_loop(int cpu, void *arg)
+{
+    (void)cpu;
+    struct hitloop *h = arg;
+    h->bad = hit_loop(h->r, h->n);
+}
+
+/* `hitloop smpmem|xv6 N`: the child that callgrind counts. */
+static int hitloop_main(const char *impl, long n)
+{
+    static struct xv6_bcache base;
+    static struct run r;
+    void *region = setup_disk();
+    r.impl = strcmp(impl, "xv6") == 0 ? BASELINE : SMPMEM;
+    r.work = HITS;
+    r.base = &base;
+    if (r.impl == SMPMEM ? bcache_init(NBUF, BSIZE) != 0
+                         : xv6_bcache_init(&base, NBUF, BSIZE, "xv6.bcache") != 0)
+        return 1;
+    struct hitloop h = { &r, HOT, 0 };
+    bench_run_threads(1, run_hit_loop, &h);       /* warm: every hot block cached */
+    h.n = n;
+    bench_run_threads(1, run_hit_loop, &h);
+    (void)region;
+    return h.bad != 0;
+}
+
+/* Instructions per hit, smpmem and xv6's cache: callgrind counts hit_loop
+ * for n1 and n2 hits; the difference over n2 - n1 is the steady state. */
+static void report_instructions(long nhits)
+{
+    char self[4096], dir[] = "/tmp/bench_bcache.XXXXXX";
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (nhits <= 0)
+        return;
+    if (len <= 0 || !bench_valgrind() || !mkdtemp(dir)) {
+        printf("\ninstructions per hit: valgrind not available, skipped\n");
+        return;
+    }
+    self[len] = 0;
+    const char *impl[2] = { "smpmem", "xv6" };
+    double per[2];
+    long n1 = nhits / 5, n2 = nhits + n1;
+    for (int i = 0; i < 2; i++) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%ld", n1);
+        snprintf(b, sizeof b, "%ld", n2);
+        char *argv1[] = { self, "hitloop", (char *)impl[i], a, NULL };
+        char *argv2[] = { self, "hitloop", (char *)impl[i], b, NULL };
+        per[i] = (bench_callgrind_ir("hit_loop", argv2, dir) - bench_callgrind_ir("hit_loop", argv1, dir)) /
+                 (double)(n2 - n1);
+    }
+    rmdir(dir);
+    printf("\ninstructions per hit (callgrind inside hit_loop, one thread, warm: bread + read a word +\n"
+           "brelse, a few of them the loop): smpmem %.0f, xv6 single lock %.0f\n", per[0], per[1]);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "hitloop") == 0)
+        return hitloop_main(argv[2], atol(argv[3]));
     int rounds = (int)bench_env_int("BENCH_ROUNDS", 7);
     if (rounds > MAX_ROUNDS)
         rounds = MAX_ROUNDS;
@@ -398,6 +478,7 @@ int main(void)
     bench_target(stdout, "hits, smpmem / single lock at 2 threads",
                  mops[SMPMEM][1] / mops[BASELINE][1], 1.8);
     write_tsv((const double(*)[NTHREADS])mops);
+    report_instructions(bench_env_int("BENCH_IHITS", 100000));
 
     bad += atomic_load(&ctl_bad);
     if (bad) {

@@ -218,31 +218,13 @@ static void print_load(const char *when)
 static double callgrind_ir(const char *alloc, const char *mode, unsigned long n, int live,
                            const char *dir)
 {
-    char bin[4200], out[4200], outarg[4300], num[32], nlive[16], buf[8192], toggle[64];
+    char bin[4200], num[32], nlive[16];
     snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, alloc);
-    snprintf(out, sizeof out, "%s/callgrind.%s.%lu", dir, alloc, n);
-    snprintf(outarg, sizeof outarg, "--callgrind-out-file=%s", out);
     snprintf(num, sizeof num, "%lu", n);
     snprintf(nlive, sizeof nlive, "%d", live);
-    snprintf(toggle, sizeof toggle, "--toggle-collect=%s",
-             strcmp(mode, "pagepairs") == 0 ? "kalloc_page_pair_loop" : "kalloc_pair_loop");
-    char *argv[] = {"/usr/bin/valgrind", "--tool=callgrind", "--collect-atstart=no",
-                    toggle, outarg, bin, (char *)mode, num, nlive, NULL};
-    const char *vg = getenv("KALLOC_BENCH_VALGRIND");
-    if (vg && *vg)
-        argv[0] = (char *)vg;
-    if (run(argv, NULL, 0, 1, NULL) != 0)
-        return NAN;
-    FILE *f = fopen(out, "r");
-    if (!f)
-        return NAN;
-    double ir = NAN;
-    while (fgets(buf, sizeof buf, f))
-        if (strncmp(buf, "totals:", 7) == 0)
-            ir = strtod(buf + 7, NULL);
-    fclose(f);
-    unlink(out);
-    return ir;
+    char *argv[] = {bin, (char *)mode, num, nlive, NULL};
+    return bench_callgrind_ir(strcmp(mode, "pagepairs") == 0 ? "kalloc_page_pair_loop"
+                                                              : "kalloc_pair_loop", argv, dir);
 }
 
 /* Index of allocator name in l, -1 if absent. */
@@ -450,7 +432,7 @@ static void report_rss(const struct list *wls, const struct list *thr,
 static void report_instructions(const struct list *ialloc, unsigned long ipairs)
 {
     char dir[] = "/tmp/bench_kalloc.XXXXXX";
-    if (access(env_or("KALLOC_BENCH_VALGRIND", "/usr/bin/valgrind"), X_OK) != 0 || !mkdtemp(dir)) {
+    if (!bench_valgrind() || !mkdtemp(dir)) {
         printf("\ninstructions per pair: valgrind not available, skipped\n");
         return;
     }

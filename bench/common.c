@@ -2,11 +2,15 @@
 #define _GNU_SOURCE
 #include "common.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "../support/vcpus.h"
@@ -280,4 +284,62 @@ int bench_target(FILE *out, const char *what, double measured, double want)
     fprintf(out, "target: %s: measured %.2f (want >= %.2f): %s\n",
             what, measured, want, met ? "met" : "NOT met");
     return met;
+}
+
+/* ---- instruction counts ---------------------------------------------------- */
+
+extern char **environ;
+
+const char *bench_valgrind(void)
+{
+    const char *names[] = { "BENCH_VALGRIND", "KALLOC_BENCH_VALGRIND" };
+    const char *vg = "/usr/bin/valgrind";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) {
+            vg = v;
+            break;
+        }
+    }
+    return access(vg, X_OK) == 0 ? vg : NULL;
+}
+
+double bench_callgrind_ir(const char *fn, char *const argv[], const char *tmpdir)
+{
+    const char *vg = bench_valgrind();
+    if (!vg)
+        return NAN;
+    static unsigned seq;
+    char out[512], outarg[600], toggle[160];
+    snprintf(out, sizeof out, "%s/callgrind.%ld.%u", tmpdir, (long)getpid(), seq++);
+    snprintf(outarg, sizeof outarg, "--callgrind-out-file=%s", out);
+    snprintf(toggle, sizeof toggle, "--toggle-collect=%s", fn);
+    char *args[64] = { (char *)vg, "--tool=callgrind", "--collect-atstart=no", toggle, outarg };
+    int n = 5;
+    for (int i = 0; argv[i] && n < 63; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int st = -1;
+    int rc = posix_spawn(&pid, vg, &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        unlink(out);
+        return NAN;
+    }
+    FILE *f = fopen(out, "r");
+    if (!f)
+        return NAN;
+    char line[8192];
+    double ir = NAN;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "totals:", 7) == 0)
+            ir = strtod(line + 7, NULL);
+    fclose(f);
+    unlink(out);
+    return ir;
 }

@@ -125,6 +125,18 @@ void bench_print_machine(FILE *out);
  * cores were shared and the figures are noisy. */
 int bench_others_running(void);
 
+/* ---- instruction counts ---------------------------------------------------- */
+
+/* The valgrind to run: $BENCH_VALGRIND, else $KALLOC_BENCH_VALGRIND, else
+ * /usr/bin/valgrind; NULL if that is not executable. */
+const char *bench_valgrind(void);
+
+/* Instructions callgrind counts inside function `fn` (and what it calls)
+ * while running argv (argv[0] a program path, NULL-terminated), its
+ * output discarded; NAN if valgrind is missing or the run fails.  tmpdir
+ * holds callgrind's file while it is read. */
+double bench_callgrind_ir(const char *fn, char *const argv[], const char *tmpdir);
+
 /* Print "target: <what>: measured X (want >= T): met" or "NOT met".
  * Returns 1 if met.  Never aborts: targets are reported, not asserted. */
 int bench_target(FILE *out, const char *what, double measured, double want);
