@@ -36,11 +36,6 @@ void smp_sleeplock_wait_guarded(struct smp_sleeplock *s, struct smp_spinlock *gu
     }
 }
 
-void smp_sleeplock_wake(struct smp_sleeplock *s)
-{
-    smp_port_wakeup(s);
-}
-
 void smp_sleeplock_acquire(struct smp_sleeplock *s)
 {
     smp_lock_acquire(&s->lk);

@@ -24,9 +24,8 @@ static inline uintptr_t smp_sleeplock_self(void)
 }
 
 /* Out of line (sleeplock.c): sleep, guard released meanwhile, until s is
- * free; and wake s's sleepers. */
+ * free. */
 void smp_sleeplock_wait_guarded(struct smp_sleeplock *s, struct smp_spinlock *guard);
-void smp_sleeplock_wake(struct smp_sleeplock *s);
 
 /* Inline: a buffer-cache hit takes and gives a buffer's sleep lock on
  * every bread and brelse, and a call each costs more than the work. */
@@ -62,7 +61,7 @@ static inline void smp_sleeplock_give_guarded(struct smp_sleeplock *s)
     s->cpu = -1;
     s->holder = 0;
     if (s->waiters)
-        smp_sleeplock_wake(s);
+        smp_port_wakeup(s);
 }
 
 #endif
