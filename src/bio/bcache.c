@@ -97,7 +97,7 @@ static struct bcache *need_cache(const char *who)
 }
 
 /* Panic unless b is one of the cache's buffers. */
-static struct bcache *check_buf(struct smp_buf *b, const char *who)
+static inline struct bcache *check_buf(struct smp_buf *b, const char *who)
 {
     struct bcache *c = need_cache(who);
     uintptr_t lo = (uintptr_t)c->bufs, p = (uintptr_t)b;
@@ -197,7 +197,7 @@ static struct lru_clock *my_clock(struct bcache *c)
 /* ---- references -------------------------------------------------------- */
 
 /* Take a reference to b, found on bk's list; bk->lock held. */
-static void take_ref(struct bucket *bk, struct smp_buf *b)
+static inline void take_ref(struct bucket *bk, struct smp_buf *b)
 {
     unsigned r = refs(b);
     set_refs(b, r + 1);
@@ -227,16 +227,31 @@ static uint64_t stamp_release(struct bcache *c, struct smp_buf *b)
 /* Lock the bucket that lists b and return it.  b may move between buckets
  * while unreferenced (only under both bucket locks), so re-read its bucket
  * once locked; a caller that misuses b (releases it twice) still locks the
- * right bucket and gets a clear panic instead of corrupting another's. */
-static struct bucket *lock_bucket_of(struct bcache *c, struct smp_buf *b)
+ * right bucket and gets a clear panic instead of corrupting another's.
+ * The first try is inline (brelse's path); a move is retried out of line. */
+static struct bucket *lock_bucket_moved(struct bcache *c, struct smp_buf *b, struct bucket *bk);
+
+static inline struct bucket *lock_bucket_of(struct bcache *c, struct smp_buf *b)
+{
+    unsigned i = atomic_load_explicit(&b->bucket, memory_order_relaxed);
+    struct bucket *bk = &c->buckets[i];
+    smp_lock_acquire_inline(&bk->lock);
+    if (__builtin_expect(atomic_load_explicit(&b->bucket, memory_order_relaxed) == i, 1))
+        return bk;
+    return lock_bucket_moved(c, b, bk);
+}
+
+/* bk (locked) no longer lists b: drop it and try again. */
+static __attribute__((noinline)) struct bucket *lock_bucket_moved(struct bcache *c, struct smp_buf *b,
+                                                                  struct bucket *bk)
 {
     for (;;) {
+        smp_lock_release_inline(&bk->lock);
         unsigned i = atomic_load_explicit(&b->bucket, memory_order_relaxed);
-        struct bucket *bk = &c->buckets[i];
+        bk = &c->buckets[i];
         smp_lock_acquire_inline(&bk->lock);
         if (atomic_load_explicit(&b->bucket, memory_order_relaxed) == i)
             return bk;
-        smp_lock_release_inline(&bk->lock);
     }
 }
 
