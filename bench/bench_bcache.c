@@ -303,14 +303,15 @@ static void *setup_disk(void)
     return region;
 }
 
-/* N hits on CPU 0's warm hot set, in order (no PRNG to count): bread, read
- * and check 32 bytes, brelse.  Out of line so that callgrind can count it
- * alone. */
+/* One thread's run of hit_loop: the cache, how many hits, blocks read wrong. */
 struct hitloop {
     struct run *r;
     long n, bad;
 };
 
+/* N hits on CPU 0's warm hot set, in order (no PRNG to count): bread, read
+ * and check 32 bytes, brelse.  Out of line so that callgrind can count it
+ * alone. */
 static __attribute__((noinline)) long hit_loop(struct run *r, long n)
 {
     long bad = 0;
@@ -342,7 +343,13 @@ static int hitloop_main(const char *impl, long n)
     bench_run_threads(1, run_hit_loop, &h);       /* warm: every hot block cached */
     h.n = n;
     bench_run_threads(1, run_hit_loop, &h);
-    (void)region;
+    if (r.impl == SMPMEM)
+        bcache_reset();
+    else
+        xv6_bcache_destroy(&base);
+    bdev_reset();
+    pmm_reset();
+    bench_unmap(region, REGION_BYTES);
     return h.bad != 0;
 }
 
