@@ -28,7 +28,9 @@ _Static_assert(offsetof(struct smp_buf, refcnt) == BCACHE_LINE, "smp_buf: refcnt
 _Static_assert(offsetof(struct smp_buf, last_use) < BCACHE_LINE, "smp_buf: line 0 overflows");
 
 struct bucket {
-    /* Line 0, written by every hit on this bucket: guarded by lock. */
+    /* Line 0, written by every hit on this bucket: guarded by lock.  With
+     * 64-bit longs the last two counters, which only misses write, run
+     * into line 1. */
     _Alignas(BCACHE_LINE) struct smp_spinlock lock;
     struct smp_buf *head;          /* most recently inserted first */
     unsigned waiters;              /* misses sleeping for a free buffer */
