@@ -750,6 +750,55 @@ static void kfree_in_tail(void *arg)
     kfree(smp_pmm_debug_page_addr(npages() - 1));
 }
 
+/* A greedy cut's block of order o whose end's pfn is aligned to exactly
+ * 2^o: rounding that end's index down to 2^(o+1) lands on this block's
+ * head, which does not cover it.  Where the cut's orders descend (toward
+ * the region's end) such blocks exist.  Returns the block's head and sets
+ * *order and *big (the cut's blocks of order >= SMP_DEBUG_PCP_ORDERS up to
+ * and including it), or NIL. */
+static uint32_t block_rounded_onto(unsigned *order, unsigned big[], int *nbig)
+{
+    unsigned max = smp_pmm_max_order();
+    *nbig = 0;
+    for (uint32_t i = 0; i < npages(); ) {
+        unsigned o = max;
+        while (o > 0 && ((pfn(i) & ((1ULL << o) - 1)) || i + (1ULL << o) > npages()))
+            o--;
+        if (o >= SMP_DEBUG_PCP_ORDERS)
+            big[(*nbig)++] = o;
+        if (o >= SMP_DEBUG_PCP_ORDERS && o < max && !(pfn(i) >> o & 1) && i + (1U << o) < npages()) {
+            *order = o;
+            return i;
+        }
+        i += 1U << o;
+    }
+    return NIL;
+}
+
+/* kfree of the first page of the uncarved tail, right after such a block:
+ * the zone carves the cut block by block as zone-order allocations find
+ * no block (the small ones stay free on lists), so allocating each big
+ * block of the cut in turn leaves the tail starting after it. */
+static void kfree_after_rounded_block(void *arg)
+{
+    const size_t *bytes = arg;
+    char *r = region_map(*bytes + 16 * MiB, 0);
+    char *region = (char *)(((uintptr_t)r + 8 * MiB - 1) & ~(8 * MiB - 1)) + 5 * 4096;
+    if (pmm_init(region, region + *bytes, NCPU) != 0)
+        abort();
+    unsigned order, big[64];
+    int nbig;
+    uint32_t h = block_rounded_onto(&order, big, &nbig);
+    if (h == NIL)
+        abort();
+    for (int j = 0; j < nbig; j++)
+        if (!page_alloc(big[j]))
+            abort();
+    if (uncarved() != h + (1U << order))
+        abort();
+    kfree(smp_pmm_debug_page_addr(uncarved()));
+}
+
 TEST(kfree_in_the_uncarved_tail_is_a_double_free)
 {
     keep_tail_uncut = 1;
@@ -761,6 +810,24 @@ TEST(kfree_in_the_uncarved_tail_is_a_double_free)
     keep_tail_uncut = 0;
     CHECK(expect_panic(kfree_in_tail, NULL, "inside a free block: not allocated (double free?)"),
           "kfree in the uncarved tail");
+    /* The tail's first page just after a block that rounding down lands on:
+     * a region size whose cut has one (the layout is fixed: scene's). */
+    static const size_t sizes[] = { 16 * MiB, 20 * MiB, 24 * MiB, 28 * MiB, 13 * MiB, 11 * MiB };
+    size_t found = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && !found; i++) {
+        char *r = region_map(sizes[i] + 16 * MiB, 0);
+        char *region = (char *)(((uintptr_t)r + 8 * MiB - 1) & ~(8 * MiB - 1)) + 5 * 4096;
+        REQUIRE(pmm_init(region, region + sizes[i], NCPU) == 0, "init of %zu MiB", sizes[i] / MiB);
+        unsigned order, big[64];
+        int nbig;
+        if (block_rounded_onto(&order, big, &nbig) != NIL)
+            found = sizes[i];
+        pmm_reset();
+        region_unmap(r, sizes[i] + 16 * MiB, 0);
+    }
+    REQUIRE(found, "no region size tried has a cut block that rounding down lands on");
+    CHECK(expect_panic(kfree_after_rounded_block, &found, "inside a free block: not allocated (double free?)"),
+          "kfree of the tail's first page, after a block of its alignment (%zu MiB region)", found / MiB);
 }
 
 /* ---- every reason the checkers can print has a case above --------------- */

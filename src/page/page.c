@@ -62,6 +62,10 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
 
 unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx)
 {
+    /* The uncarved tail first: rounding down from a page there can land on
+     * a carved head below the tail, which never covers it. */
+    if (idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed))
+        return PG_BUDDY;
     /* Heads are aligned to their order, so the head is idx rounded down to
      * some power of two: the first non-tail page found rounding down covers
      * idx iff its order reaches that far. */
@@ -74,8 +78,7 @@ unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx)
         if (smp_state(d) != PG_TAIL)
             return d->order >= k ? smp_state(d) : PG_TAIL;
     }
-    /* In no block: free if the zone has not cut it yet, else corrupt. */
-    return idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed) ? PG_BUDDY : PG_TAIL;
+    return PG_TAIL;                          /* carved, yet in no block: corrupt */
 }
 
 void *smp_pg_zone_alloc(struct smp_pages *pg, unsigned order)
