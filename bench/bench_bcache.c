@@ -296,7 +296,8 @@ static int make_dirs(const char *path)
     return mkdir(p, 0777) && errno != EEXIST ? -1 : 0;
 }
 
-static void write_tsv(const double mops[2][NTHREADS])
+/* The hit table; ctl: the control's medians (1 and 2 processes), Mops/s. */
+static void write_tsv(const double mops[2][NTHREADS], const double ctl[2])
 {
     const char *dir = getenv("BENCH_RESULTS");
     if (!dir || !*dir)
@@ -308,9 +309,14 @@ static void write_tsv(const double mops[2][NTHREADS])
         fprintf(stderr, "bench_bcache: cannot write %s: %s\n", path, strerror(errno));
         return;
     }
-    fprintf(f, "threads\tsmpmem_mops\txv6_mops\n");
-    for (int t = 0; t < NTHREADS; t++)
-        fprintf(f, "%d\t%.3f\t%.3f\n", threads[t], mops[SMPMEM][t], mops[BASELINE][t]);
+    fprintf(f, "threads\tsmpmem_mops\txv6_mops\tsmpmem_separate_processes_mops\n");
+    for (int t = 0; t < NTHREADS; t++) {
+        fprintf(f, "%d\t%.3f\t%.3f\t", threads[t], mops[SMPMEM][t], mops[BASELINE][t]);
+        if (threads[t] <= 2)
+            fprintf(f, "%.3f\n", ctl[threads[t] - 1]);
+        else
+            fprintf(f, "nan\n");
+    }
     fclose(f);
     printf("hit table written to %s\n", path);
 }
@@ -519,7 +525,8 @@ int main(int argc, char **argv)
     report_by_round("hits' 2 / 1 against the control's", hit_scale, ctl_scale, rounds);
     bench_target(stdout, "hits, smpmem / single lock at 2 threads",
                  mops[SMPMEM][1] / mops[BASELINE][1], 1.8);
-    write_tsv((const double(*)[NTHREADS])mops);
+    double ctl_mops[2] = { bench_median(ctl[0], rounds) / 1e6, bench_median(ctl[1], rounds) / 1e6 };
+    write_tsv((const double(*)[NTHREADS])mops, ctl_mops);
     report_instructions(bench_env_int("BENCH_IHITS", 100000));
 
     if (bad) {

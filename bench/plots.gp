@@ -17,7 +17,8 @@
 #   pages_baselines.png  smpmem pages vs xv6's one lock and the lab's
 #                    per-CPU steal-32  <- pages_baselines.tsv
 #   bcache_hits.png  buffer-cache hit throughput, smpmem vs xv6, by
-#                    thread count  <- bcache_hits.tsv (when present)
+#                    thread count, and the same hits in 1 and 2 separate
+#                    processes (the control)  <- bcache_hits.tsv (when present)
 
 if (!exists("dir")) dir = "build/bench/results"
 have(f) = system(sprintf("test -r '%s/%s' && echo 1 || echo 0", dir, f)) eq "1"
