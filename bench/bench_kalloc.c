@@ -15,6 +15,13 @@
  * Peak RSS is each run's ru_maxrss (from wait4 on the workload process):
  * each allocator runs in its own process, so it is that allocator's peak.
  *
+ * The noise floor: in every round smpmem runs a second time, as
+ * "smpmem-again", after the peers of the cell.  The same binary with the
+ * same seed, so its ratio to smpmem's first run (the "A/A" column) would be
+ * 1.00 on a quiet machine; how far it strays is how far the host moved any
+ * ratio in that run.  It is shown in the text tables, never a peer, and
+ * left out of the TSV files and plots.
+ *
  * With BENCH_RESULTS set (scripts/bench.sh), it also writes TSV tables there
  * (bench/plots.gp draws them):
  *   kalloc_<workload>.tsv  threads, then Mops/s per allocator (medians)
@@ -33,6 +40,7 @@
  *   KALLOC_BENCH_IPAIRS     pairs for the callgrind count, 0 to skip [100000]
  *   KALLOC_BENCH_IALLOCS    allocators counted with callgrind [all of ALLOCS]
  *   KALLOC_BENCH_RAW        1: also print every run's figure as it finishes
+ *   KALLOC_BENCH_AA         0: no smpmem-again runs [1]
  * Progress goes to stderr only when it is a terminal.
  */
 #define _GNU_SOURCE
@@ -59,6 +67,7 @@ struct list {
 };
 
 static const char *peers[] = {"glibc", "jemalloc", "mimalloc", "tcmalloc", "tbb"};
+#define AGAIN "smpmem-again"      /* smpmem's second run of a cell (the A/A) */
 static char bindir[4096];
 static int failures;              /* workload runs that did not finish */
 static char skipped[1024];        /* "\n  alloc workload: why" per skip */
@@ -91,6 +100,12 @@ static int is_peer(const char *name)
         if (strcmp(name, peers[i]) == 0)
             return 1;
     return 0;
+}
+
+/* The workload binary's allocator: smpmem-again is smpmem's. */
+static const char *binary_of(const char *alloc)
+{
+    return strcmp(alloc, AGAIN) == 0 ? "smpmem" : alloc;
 }
 
 /* Run argv with stdout into buf (or discarded when buf is NULL) and stderr
@@ -148,7 +163,7 @@ static double run_workload(const char *alloc, const char *wl, int threads,
                            unsigned long ops, unsigned long seed, double *rss_mib)
 {
     char bin[4200], t[16], o[32], s[32], out[512];
-    snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, alloc);
+    snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, binary_of(alloc));
     snprintf(t, sizeof t, "%d", threads);
     snprintf(o, sizeof o, "%lu", ops);
     snprintf(s, sizeof s, "%lu", seed);
@@ -248,12 +263,13 @@ static int best_peer(const struct list *allocs, const double *v, int low)
     return best;
 }
 
-/* "first\t<item><suffix>\t..." and a newline. */
+/* "first\t<item><suffix>\t..." and a newline (smpmem-again left out). */
 static void tsv_header(FILE *f, const char *first, const struct list *l, const char *suffix)
 {
     fputs(first, f);
     for (int i = 0; i < l->n; i++)
-        fprintf(f, "\t%s%s", l->item[i], suffix);
+        if (strcmp(l->item[i], AGAIN) != 0)
+            fprintf(f, "\t%s%s", l->item[i], suffix);
     fputc('\n', f);
 }
 
@@ -322,7 +338,8 @@ static void report_workload(const struct list *wls, int w, const struct list *th
         for (int t = 0; t < thr->n; t++) {
             fputs(thr->item[t], f);
             for (int a = 0; a < allocs->n; a++)
-                tsv_num(f, med[w][t][a]);
+                if (strcmp(allocs->item[a], AGAIN) != 0)
+                    tsv_num(f, med[w][t][a]);
             fputc('\n', f);
         }
         fclose(f);
@@ -348,24 +365,31 @@ static double paired_ratio(int w, int t, int self, int b, int rounds)
 static void report_ratios(const struct list *wls, const struct list *thr,
                           const struct list *allocs, int rounds)
 {
-    int self = find(allocs, "smpmem");
+    int self = find(allocs, "smpmem"), again = find(allocs, AGAIN);
     if (self < 0)
         return;
     FILE *f = bench_results_open("ratio.tsv");
     if (f)
         fputs("cell\tworkload\tthreads\tsmpmem_mops\tbest_peer\tbest_peer_mops\tratio\n", f);
     printf("\nsmpmem / best peer, every cell (Mops/s medians of this run; target >= 1.00x;\n"
-           "by round: the median of each round's smpmem run over that round's best-peer run)\n");
-    printf("%-8s %7s  %11s  %-10s %11s  %7s  %8s\n", "workload", "threads", "smpmem", "best peer",
-           "its Mops/s", "ratio", "by round");
+           "by round: the median of each round's smpmem run over that round's best-peer run;\n"
+           "A/A: smpmem over smpmem-again, the same binary run after the peers: the noise floor)\n");
+    printf("%-8s %7s  %11s  %-10s %11s  %7s  %8s  %6s\n", "workload", "threads", "smpmem",
+           "best peer", "its Mops/s", "ratio", "by round", "A/A");
+    double aa_lo = NAN, aa_hi = NAN;
     for (int w = 0; w < wls->n; w++)
         for (int t = 0; t < thr->n; t++) {
             int b = best_peer(allocs, med[w][t], 0);
             double mine = med[w][t][self], peer = b >= 0 ? med[w][t][b] : NAN;
             double ratio = mine / peer;
             double by_round = b >= 0 ? paired_ratio(w, t, self, b, rounds) : NAN;
-            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx  %7.2fx\n", wls->item[w], thr->item[t],
-                   mine, b >= 0 ? allocs->item[b] : "-", peer, ratio, by_round);
+            double aa = again >= 0 ? mine / med[w][t][again] : NAN;
+            if (!isnan(aa)) {
+                aa_lo = isnan(aa_lo) || aa < aa_lo ? aa : aa_lo;
+                aa_hi = isnan(aa_hi) || aa > aa_hi ? aa : aa_hi;
+            }
+            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx  %7.2fx  %5.2fx\n", wls->item[w],
+                   thr->item[t], mine, b >= 0 ? allocs->item[b] : "-", peer, ratio, by_round, aa);
             if (f) {
                 fprintf(f, "%s %s\t%s\t%s", wls->item[w], thr->item[t], wls->item[w], thr->item[t]);
                 tsv_num(f, mine);
@@ -377,6 +401,9 @@ static void report_ratios(const struct list *wls, const struct list *thr,
         }
     if (f)
         fclose(f);
+    if (!isnan(aa_lo))
+        printf("A/A across the cells: %.2fx .. %.2fx (1.00x on a quiet host; a ratio above "
+               "within that much of 1.00x is inside this run's noise)\n", aa_lo, aa_hi);
 }
 
 /* Peak RSS per allocator on the mixed workload: table and rss.tsv. */
@@ -397,19 +424,20 @@ static void report_rss(const struct list *wls, const struct list *thr,
     if (f)
         tsv_header(f, "allocator", thr, " thr");
     for (int a = 0; a < allocs->n; a++) {
+        FILE *row = strcmp(allocs->item[a], AGAIN) != 0 ? f : NULL;   /* not in the TSV */
         printf("%-18s", allocs->item[a]);
-        if (f)
-            fputs(allocs->item[a], f);
+        if (row)
+            fputs(allocs->item[a], row);
         for (int t = 0; t < thr->n; t++) {
             double spread;
             m[t][a] = median(rss[w][t][a], rounds, &spread);
             printf("  %11.1f", m[t][a]);
-            if (f)
-                tsv_num(f, m[t][a]);
+            if (row)
+                tsv_num(row, m[t][a]);
         }
         printf("\n");
-        if (f)
-            fputc('\n', f);
+        if (row)
+            fputc('\n', row);
     }
     if (f)
         fclose(f);
@@ -516,7 +544,7 @@ int main(void)
     for (struct list *l = &allocs; l; l = l == &allocs ? &ialloc : NULL)
         for (int a = 0; a < l->n; a++) {
             char bin[4200];
-            snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, l->item[a]);
+            snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, binary_of(l->item[a]));
             if (access(bin, X_OK) != 0) {
                 if (l == &allocs)
                     fprintf(stderr, "bench_kalloc: %s missing (make benches builds it); "
@@ -526,6 +554,11 @@ int main(void)
                 a--;
             }
         }
+
+    /* Last in each cell's order, so its runs bracket the peers' with smpmem's. */
+    if (find(&allocs, "smpmem") >= 0 && find(&allocs, AGAIN) < 0 && allocs.n < MAX_ITEMS &&
+        atoi(env_or("KALLOC_BENCH_AA", "1")) != 0)
+        strcpy(allocs.item[allocs.n++], AGAIN);
 
     printf("kalloc benchmark: %d rounds x %d workloads x %d thread counts x %d allocators, "
            "%lu calls per thread, seed %lu, %ld online CPUs\n", rounds, wls.n, thr.n,
