@@ -454,6 +454,13 @@ static void report_rss(const struct list *wls, const struct list *thr,
             printf("  %11s", "-");
     }
     printf("   (lowest peer; target <= 1.10x)\n");
+    int again = find(allocs, AGAIN);
+    if (again < 0)
+        return;
+    printf("%-18s", "A/A (smpmem/again)");
+    for (int t = 0; t < thr->n; t++)
+        printf("  %10.2fx", m[t][self] / m[t][again]);
+    printf("   (the same binary twice: this run's noise in peak RSS)\n");
 }
 
 /* Instructions per pair with callgrind: table and instructions.tsv. */
