@@ -49,7 +49,10 @@ rm -f "$RESULTS"/*.tsv "$RESULTS"/*.png "$OUT"
 start=$(date +%s)
 [ $quick = 1 ] && echo "bench-quick: ${BENCH_ROUNDS} rounds, short runs: figures for a development loop, noisier than make bench" | tee -a "$OUT"
 status=0
-for b in "$BUILD"/bench/bench_*; do
+# The programs of bench/bench_*.c, not whatever else lies in the build folder
+# (an experiment's binary left there would run, and could overwrite a table).
+for src in bench/bench_*.c; do
+    b="$BUILD/bench/$(basename "$src" .c)"
     [ -x "$b" ] || continue
     echo "### $(basename "$b")  ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))" | tee -a "$OUT"
     # Keep the exit status of the benchmark, not of tee.
