@@ -164,15 +164,7 @@ struct proc_ctl {
 
 static void proc_child(struct proc_ctl *pc, int k, int nproc, long ops)
 {
-    cpu_set_t allowed, one;
-    CPU_ZERO(&one);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-        for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
-            if (CPU_ISSET(c, &allowed) && seen++ == k) {
-                CPU_SET(c, &one);
-                sched_setaffinity(0, sizeof one, &one);
-                break;
-            }
+    vcpus_pin_self(k);             /* where thread k of a hit run runs */
     smp_hosted_bind_cpu(k);
     static struct run r;
     r.impl = SMPMEM;
@@ -202,7 +194,8 @@ static double proc_control(int nproc, long ops, long *bad)
         exit(1);
     }
     atomic_init(&pc->ready, 0);
-    fflush(stdout);
+    bench_pin_setup();
+    fflush(stdout);                /* a child's panic flushes stdout: not ours twice */
     for (int k = 0; k < nproc; k++)
         if ((pid[k] = fork()) == 0)
             proc_child(pc, k, nproc, ops);

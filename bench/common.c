@@ -30,11 +30,16 @@ double bench_now(void)
 
 /* ---- threads ------------------------------------------------------------- */
 
-double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg)
+void bench_pin_setup(void)
 {
     static int pinned;
     if (!pinned++)
         vcpus_pin_threads();         /* threads on fixed cores: vcpus.h says why */
+}
+
+double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg)
+{
+    bench_pin_setup();
     int cpu;
     double secs = vcpus_run(0, nthreads, fn, arg);
     if (vcpus_broken(&cpu)) {

@@ -54,6 +54,10 @@ double bench_now(void);
  * otherwise this exits with a message.  1 <= nthreads <= BENCH_MAX_THREADS. */
 double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg);
 
+/* Turn on pinning (vcpus_pin_threads) once; bench_run_threads calls it, and
+ * work run outside it (a forked process) pins itself with vcpus_pin_self. */
+void bench_pin_setup(void);
+
 /* ---- statistics ---------------------------------------------------------- */
 
 /* Median of v[0..n) (mean of the middle two when n is even); v is left

@@ -36,6 +36,16 @@ int vcpus_pin_threads(void)
     return npin;
 }
 
+int vcpus_pin_self(int i)
+{
+    if (i < 0 || i >= npin)
+        return 0;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(pin_cpus[i], &one);
+    return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+}
+
 static double now(void)
 {
     struct timespec ts;

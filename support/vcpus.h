@@ -61,6 +61,12 @@ double vcpus_run(int first, int n, vcpu_fn *fn, void *arg);
  * host CPUs used (0: off, or pinning unavailable). */
 int vcpus_pin_threads(void);
 
+/* Pin the calling thread where a run's thread i would be pinned (the i-th
+ * CPU this process may use), for work that runs outside vcpus_run (a
+ * forked process).  Returns 1 if pinned, 0 if pinning is off (no
+ * vcpus_pin_threads, BENCH_PIN=0) or i is past the CPUs. */
+int vcpus_pin_self(int i);
+
 /* Called from fn: wait until every thread of the current run is here. */
 void vcpus_barrier(void);
 
