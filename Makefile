@@ -41,6 +41,14 @@ else
 FREESTANDING := -ffreestanding
 endif
 
+# Every function and object of the core in its own section, so a program or
+# kernel linked with --gc-sections keeps only what it calls (a kernel that
+# never runs pmm_check carries none of the checks), and no unwind tables:
+# nothing unwinds through an allocator (kernels build with the same flag).
+# The benchmark binaries link that way: the code counts in their peak RSS.
+CORE_CFLAGS := -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
+LINK_GC   := -Wl,--gc-sections
+
 CORE_SRC  := $(wildcard src/*.c src/*/*.c)
 CORE_HDR  := $(wildcard src/*.h src/*/*.h)
 PORT_SRC  := $(wildcard port/hosted/*.c)
@@ -68,13 +76,13 @@ tests: $(TEST_BIN)
 
 $(BUILD)/obj/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h port/hosted/*.h) | tools
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(FREESTANDING) $(SANFLAGS) -c $< -o $@
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(PORT_INLINE) $(FREESTANDING) $(CORE_CFLAGS) $(SANFLAGS) -c $< -o $@
 
 # The freestanding proof builds the core again with out-of-line port hooks,
 # as a kernel does: not position-independent.
 $(BUILD)/fs/src/%.o: src/%.c $(CORE_HDR) $(wildcard include/smpmem/*.h) Makefile | tools
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) -fno-pic -fno-pie -c $< -o $@
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(FREESTANDING) $(CORE_CFLAGS) -fno-pic -fno-pie -c $< -o $@
 
 # Tests, bench, demo and the hosted port use the short names (kalloc, ...),
 # which are opt-in for includers (include/smpmem/pmm.h).
@@ -148,7 +156,7 @@ BENCH_COMMON := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/common.c))
 benches: $(BENCH_BIN)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_COMMON) $(SUPPORT) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -pthread -o $@ $^ -lm
+	$(CC) $(SANFLAGS) $(LINK_GC) -pthread -o $@ $^ -lm
 
 # Benchmark fragments (e.g. peer-allocator builds) add targets to `benches`.
 -include $(wildcard bench/*.mk)

@@ -38,4 +38,4 @@ $(BUILD)/kalloc/kalloc_smpmem: $(LIB)
 $(BUILD)/kalloc/kalloc_gslab: $(BUILD)/obj/bench/kalloc/baseline.o
 $(BUILD)/kalloc/kalloc_%: $(BUILD)/obj/bench/kalloc/workload_%.o $(SUPPORT)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -pthread -o $@ $< $(SUPPORT) $(KALLOC_LIBS_$*)
+	$(CC) $(SANFLAGS) $(LINK_GC) -pthread -o $@ $< $(SUPPORT) $(KALLOC_LIBS_$*)

@@ -17,8 +17,8 @@ fail=0
 for fn in smp_kalloc smp_kfree kfree_block smp_page_alloc smp_page_free; do
     body=$(objdump -d --no-show-raw-insn "$obj" | awk -v f="<$fn>:" '
         $2 == f { on = 1; next }
-        on && /^[0-9a-f]+ <.*>:$/ { exit }
-        on { print }')
+        on && (/^[0-9a-f]+ <.*>:$/ || /^Disassembly of section/) { exit }
+        on && NF { print }')
     if [ -z "$body" ]; then echo "fastpath-check: $fn not found in $obj"; fail=1; continue; fi
     n=$(printf '%s\n' "$body" | wc -l)
     hits=$(printf '%s\n' "$body" | grep -E "$pattern" || true)
