@@ -30,7 +30,8 @@
  *   instructions.tsv       allocator, instructions per small and page pair
  *
  * Environment (defaults in brackets):
- *   KALLOC_BENCH_ROUNDS     rounds, >= 1 [BENCH_ROUNDS, else 7]
+ *   KALLOC_BENCH_ROUNDS     rounds, >= 1 [BENCH_ROUNDS, else 15: with 7 the
+ *                           by-round interval can only be min .. max]
  *   KALLOC_BENCH_OPS        allocator calls per thread [2000000]
  *   KALLOC_BENCH_THREADS    comma list [1,2,8]
  *   KALLOC_BENCH_WORKLOADS  comma list of pages,small,mixed,remote [all]
@@ -349,16 +350,46 @@ static void report_workload(const struct list *wls, int w, const struct list *th
 /* The median over rounds of smpmem's figure over allocator b's in the
  * same round: runs a few seconds apart, so a drift of the host's speed
  * that lasts longer than that cancels, where the ratio of medians mixes
- * rounds run in different phases. */
-static double paired_ratio(int w, int t, int self, int b, int rounds)
+ * rounds run in different phases.
+ *
+ * *lo and *hi get a distribution-free confidence interval for that median
+ * (the sign test's: with the n ratios sorted, the k-th smallest and the
+ * k-th largest, k the largest for which Binomial(n, 1/2) puts at least
+ * CI_LEVEL on k .. n-k), *level its exact coverage.  It needs no
+ * assumption about the noise but that rounds are independent; with too
+ * few rounds (under 5) it is the whole range, with its lower coverage. */
+#define CI_LEVEL 0.90
+static double paired_ratio(int w, int t, int self, int b, int rounds,
+                           double *lo, double *hi, double *level)
 {
     double r[MAX_ROUNDS];
     int n = 0;
     for (int i = 0; i < rounds; i++)
         if (!isnan(mops[w][t][self][i]) && !isnan(mops[w][t][b][i]) && mops[w][t][b][i] > 0)
             r[n++] = mops[w][t][self][i] / mops[w][t][b][i];
+    *lo = *hi = *level = NAN;
+    if (n == 0)
+        return NAN;
+    qsort(r, (size_t)n, sizeof r[0], cmp_double);
+    /* tail[j] = P(X <= j) for X ~ Binomial(n, 1/2); coverage of the k-th
+     * order statistics = 1 - 2 P(X <= k - 1). */
+    double term = ldexp(1.0, -n), tail = 0;   /* P(X = 0) */
+    int k = 1;
+    double cover = 1 - 2 * term;
+    for (int j = 0; 2 * (j + 1) < n; j++) {
+        tail += term;                             /* P(X <= j) */
+        term = term * (n - j) / (j + 1);          /* P(X = j + 1) */
+        double next = 1 - 2 * (tail + term);      /* coverage with k = j + 2 */
+        if (next < CI_LEVEL)
+            break;
+        k = j + 2;
+        cover = next;
+    }
+    *lo = r[k - 1];
+    *hi = r[n - k];
+    *level = cover;
     double spread;
-    return n ? median(r, n, &spread) : NAN;
+    return median(r, n, &spread);
 }
 
 /* Every cell's ratio to the best peer in one table: the line to read first. */
@@ -372,24 +403,38 @@ static void report_ratios(const struct list *wls, const struct list *thr,
     if (f)
         fputs("cell\tworkload\tthreads\tsmpmem_mops\tbest_peer\tbest_peer_mops\tratio\n", f);
     printf("\nsmpmem / best peer, every cell (Mops/s medians of this run; target >= 1.00x;\n"
-           "by round: the median of each round's smpmem run over that round's best-peer run;\n"
+           "by round: the median of each round's smpmem run over that round's best-peer run,\n"
+           "  with a confidence interval for it (sign test, no assumption about the noise);\n"
+           "verdict: above/below when that interval lies wholly above/below 1.00x, else parity;\n"
            "A/A: smpmem over smpmem-again, the same binary run after the peers: the noise floor)\n");
-    printf("%-8s %7s  %11s  %-10s %11s  %7s  %8s  %6s\n", "workload", "threads", "smpmem",
-           "best peer", "its Mops/s", "ratio", "by round", "A/A");
-    double aa_lo = NAN, aa_hi = NAN;
+    printf("%-8s %7s  %11s  %-10s %11s  %7s  %8s  %-13s  %-7s %6s\n", "workload", "threads", "smpmem",
+           "best peer", "its Mops/s", "ratio", "by round", "interval", "verdict", "A/A");
+    double aa_lo = NAN, aa_hi = NAN, level_min = NAN;
+    int above = 0, parity = 0, below = 0;
     for (int w = 0; w < wls->n; w++)
         for (int t = 0; t < thr->n; t++) {
             int b = best_peer(allocs, med[w][t], 0);
             double mine = med[w][t][self], peer = b >= 0 ? med[w][t][b] : NAN;
             double ratio = mine / peer;
-            double by_round = b >= 0 ? paired_ratio(w, t, self, b, rounds) : NAN;
+            double lo = NAN, hi = NAN, level = NAN;
+            double by_round = b >= 0 ? paired_ratio(w, t, self, b, rounds, &lo, &hi, &level) : NAN;
+            const char *verdict = isnan(lo) ? "-" : lo >= 1.0 ? "above" : hi < 1.0 ? "below" : "parity";
+            if (!isnan(lo)) {
+                above += lo >= 1.0;
+                below += hi < 1.0;
+                parity += lo < 1.0 && hi >= 1.0;
+                level_min = isnan(level_min) || level < level_min ? level : level_min;
+            }
             double aa = again >= 0 ? mine / med[w][t][again] : NAN;
             if (!isnan(aa)) {
                 aa_lo = isnan(aa_lo) || aa < aa_lo ? aa : aa_lo;
                 aa_hi = isnan(aa_hi) || aa > aa_hi ? aa : aa_hi;
             }
-            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx  %7.2fx  %5.2fx\n", wls->item[w],
-                   thr->item[t], mine, b >= 0 ? allocs->item[b] : "-", peer, ratio, by_round, aa);
+            char interval[32];
+            snprintf(interval, sizeof interval, "%.2f .. %.2f", lo, hi);
+            printf("%-8s %7s  %11.2f  %-10s %11.2f  %6.2fx  %7.2fx  %-13s  %-7s %5.2fx\n", wls->item[w],
+                   thr->item[t], mine, b >= 0 ? allocs->item[b] : "-", peer, ratio, by_round,
+                   interval, verdict, aa);
             if (f) {
                 fprintf(f, "%s %s\t%s\t%s", wls->item[w], thr->item[t], wls->item[w], thr->item[t]);
                 tsv_num(f, mine);
@@ -404,6 +449,9 @@ static void report_ratios(const struct list *wls, const struct list *thr,
     if (!isnan(aa_lo))
         printf("A/A across the cells: %.2fx .. %.2fx (1.00x on a quiet host; a ratio above "
                "within that much of 1.00x is inside this run's noise)\n", aa_lo, aa_hi);
+    if (!isnan(level_min))
+        printf("by round, at %.0f%% confidence or more: %d cells above 1.00x, %d at parity "
+               "(1.00x inside the interval), %d below\n", 100 * level_min, above, parity, below);
 }
 
 /* Peak RSS per allocator on the mixed workload: table and rss.tsv. */
@@ -538,7 +586,7 @@ int main(void)
     split(env_or("KALLOC_BENCH_THREADS", "1,2,8"), &thr);
     split(env_or("KALLOC_BENCH_ALLOCS", all), &allocs);
     split(env_or("KALLOC_BENCH_IALLOCS", env_or("KALLOC_BENCH_ALLOCS", all)), &ialloc);
-    int rounds = atoi(env_or("KALLOC_BENCH_ROUNDS", env_or("BENCH_ROUNDS", "7")));
+    int rounds = atoi(env_or("KALLOC_BENCH_ROUNDS", env_or("BENCH_ROUNDS", "15")));
     unsigned long ops = strtoul(env_or("KALLOC_BENCH_OPS", "2000000"), NULL, 0);
     unsigned long seed = strtoul(env_or("KALLOC_BENCH_SEED", "1"), NULL, 0);
     unsigned long ipairs = strtoul(env_or("KALLOC_BENCH_IPAIRS", "100000"), NULL, 0);
