@@ -401,7 +401,8 @@ static void report_ratios(const struct list *wls, const struct list *thr,
         return;
     FILE *f = bench_results_open("ratio.tsv");
     if (f)
-        fputs("cell\tworkload\tthreads\tsmpmem_mops\tbest_peer\tbest_peer_mops\tratio\n", f);
+        fputs("cell\tworkload\tthreads\tsmpmem_mops\tbest_peer\tbest_peer_mops\tratio"
+              "\tby_round\tinterval_lo\tinterval_hi\tverdict\n", f);
     printf("\nsmpmem / best peer, every cell (Mops/s medians of this run; target >= 1.00x;\n"
            "by round: the median of each round's smpmem run over that round's best-peer run,\n"
            "  with a confidence interval for it (sign test, no assumption about the noise);\n"
@@ -441,7 +442,10 @@ static void report_ratios(const struct list *wls, const struct list *thr,
                 fprintf(f, "\t%s", b >= 0 ? allocs->item[b] : "-");
                 tsv_num(f, peer);
                 tsv_num(f, ratio);
-                fputc('\n', f);
+                tsv_num(f, by_round);
+                tsv_num(f, lo);
+                tsv_num(f, hi);
+                fprintf(f, "\t%s\n", verdict);
             }
         }
     if (f)

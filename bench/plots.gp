@@ -7,7 +7,8 @@
 #   throughput.png   Mops/s per workload (pages, small, mixed, remote) by
 #                    thread count, one bar per allocator  <- kalloc_*.tsv
 #   ratio.png        smpmem / best peer in every cell, green >= 1.0 (the
-#                    target), red below; the best peer named on the bar
+#                    target), red below; the best peer named on the bar;
+#                    a point and bar: the by-round median and its interval
 #                    <- ratio.tsv
 #   instructions.png callgrind instructions per alloc+free pair, dashed
 #                    lines at the targets (60 small, 100 page)
@@ -62,7 +63,7 @@ if (have("kalloc_small.tsv")) {
 if (have("ratio.tsv")) {
     set output path("ratio.png")
     set terminal pngcairo size 1200,600 font "sans,10" noenhanced
-    set title "smpmem / best peer (glibc, jemalloc, mimalloc, tcmalloc, tbb), every cell; target >= 1.0"
+    set title "smpmem / best peer (glibc, jemalloc, mimalloc, tcmalloc, tbb), every cell; target >= 1.0\nbars: ratio of medians; points: median of the per-round ratios, with its sign-test interval"
     set xlabel "workload, threads"
     set ylabel "ratio"
     set style data boxes
@@ -72,6 +73,7 @@ if (have("ratio.tsv")) {
     set yrange [0:*]
     plot path("ratio.tsv") using 0:7:($7 >= 1 ? 0x2e8b57 : 0xcd3333):xtic(1) with boxes lc rgb variable, \
          1 with lines lc rgb "black" dt 2 lw 2, \
+         path("ratio.tsv") using 0:8:9:10 with yerrorbars lc rgb "black" pt 7 ps 0.6, \
          path("ratio.tsv") using 0:7:(sprintf("%.2fx\n%s", $7, stringcolumn(5))) with labels offset 0,1.5
     set xtics norotate
     set style data histograms
