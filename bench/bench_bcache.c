@@ -49,6 +49,7 @@
 #include <smpmem/spinlock.h>
 #include "bcache_baseline.h"
 #include "common.h"
+#include "../support/stats.h"
 
 #define REGION_BYTES (256UL << 20)
 #define BSIZE 1024u
@@ -259,17 +260,17 @@ static struct result run_once(enum impl impl, enum workload wl, int nthreads, lo
     return res;
 }
 
-/* "<what>, round by round: median M (rounds lo .. hi)" of num[r] / den[r]. */
+/* "<what>, round by round: median M (rounds lo .. hi; C% interval a .. b)"
+ * of num[r] / den[r]: the interval is the sign test's for the median
+ * (support/stats.h), which assumes nothing about this host's noise. */
 static void report_by_round(const char *what, const double *num, const double *den, int rounds)
 {
-    double ratio[MAX_ROUNDS], lo = 0, hi = 0;
-    for (int r = 0; r < rounds; r++) {
+    double ratio[MAX_ROUNDS], a, b, cover;
+    for (int r = 0; r < rounds; r++)
         ratio[r] = num[r] / den[r];
-        lo = r == 0 || ratio[r] < lo ? ratio[r] : lo;
-        hi = r == 0 || ratio[r] > hi ? ratio[r] : hi;
-    }
-    printf("%s, round by round: median %.2f (rounds %.2f .. %.2f)\n", what,
-           bench_median(ratio, rounds), lo, hi);
+    double m = stats_median_interval(ratio, rounds, 0.90, &a, &b, &cover);
+    printf("%s, round by round: median %.2f (rounds %.2f .. %.2f; %.0f%% interval %.2f .. %.2f)\n",
+           what, m, ratio[0], ratio[rounds - 1], 100 * cover, a, b);
 }
 
 /* mkdir -p; 0 or -1 with errno. */

@@ -56,6 +56,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common.h"
+#include "../support/stats.h"
 
 extern char **environ;
 
@@ -350,14 +351,8 @@ static void report_workload(const struct list *wls, int w, const struct list *th
 /* The median over rounds of smpmem's figure over allocator b's in the
  * same round: runs a few seconds apart, so a drift of the host's speed
  * that lasts longer than that cancels, where the ratio of medians mixes
- * rounds run in different phases.
- *
- * *lo and *hi get a distribution-free confidence interval for that median
- * (the sign test's: with the n ratios sorted, the k-th smallest and the
- * k-th largest, k the largest for which Binomial(n, 1/2) puts at least
- * CI_LEVEL on k .. n-k), *level its exact coverage.  It needs no
- * assumption about the noise but that rounds are independent; with too
- * few rounds (under 5) it is the whole range, with its lower coverage. */
+ * rounds run in different phases.  *lo .. *hi: the sign test's interval
+ * for it (support/stats.h), *level its coverage. */
 #define CI_LEVEL 0.90
 static double paired_ratio(int w, int t, int self, int b, int rounds,
                            double *lo, double *hi, double *level)
@@ -368,28 +363,7 @@ static double paired_ratio(int w, int t, int self, int b, int rounds,
         if (!isnan(mops[w][t][self][i]) && !isnan(mops[w][t][b][i]) && mops[w][t][b][i] > 0)
             r[n++] = mops[w][t][self][i] / mops[w][t][b][i];
     *lo = *hi = *level = NAN;
-    if (n == 0)
-        return NAN;
-    qsort(r, (size_t)n, sizeof r[0], cmp_double);
-    /* tail[j] = P(X <= j) for X ~ Binomial(n, 1/2); coverage of the k-th
-     * order statistics = 1 - 2 P(X <= k - 1). */
-    double term = ldexp(1.0, -n), tail = 0;   /* P(X = 0) */
-    int k = 1;
-    double cover = 1 - 2 * term;
-    for (int j = 0; 2 * (j + 1) < n; j++) {
-        tail += term;                             /* P(X <= j) */
-        term = term * (n - j) / (j + 1);          /* P(X = j + 1) */
-        double next = 1 - 2 * (tail + term);      /* coverage with k = j + 2 */
-        if (next < CI_LEVEL)
-            break;
-        k = j + 2;
-        cover = next;
-    }
-    *lo = r[k - 1];
-    *hi = r[n - k];
-    *level = cover;
-    double spread;
-    return median(r, n, &spread);
+    return n ? stats_median_interval(r, n, CI_LEVEL, lo, hi, level) : NAN;
 }
 
 /* Every cell's ratio to the best peer in one table: the line to read first. */
