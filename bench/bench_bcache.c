@@ -17,8 +17,8 @@
  * Each round also runs the hits' control (proc_control): the same hits in
  * 1 and in 2 processes, a cache each, to tell the host's scaling apart
  * from the cache's.
- * The hit table is also written to $BENCH_RESULTS/bcache_hits.tsv (default
- * build/bench/results).
+ * With BENCH_RESULTS set (make bench sets it), the hit table is also
+ * written to $BENCH_RESULTS/bcache_hits.tsv.
  *
  * Environment: BENCH_ROUNDS (default 7, at least 5 are recommended),
  * BENCH_OPS (ops per run, default 800000; the hit runs do 4x as many),
@@ -273,36 +273,12 @@ static void report_by_round(const char *what, const double *num, const double *d
            what, m, ratio[0], ratio[rounds - 1], 100 * cover, a, b);
 }
 
-/* mkdir -p; 0 or -1 with errno. */
-static int make_dirs(const char *path)
-{
-    char p[512];
-    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
-        return errno = ENAMETOOLONG, -1;
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = 0;
-        if (mkdir(p, 0777) && errno != EEXIST)
-            return -1;
-        *s = '/';
-    }
-    return mkdir(p, 0777) && errno != EEXIST ? -1 : 0;
-}
-
 /* The hit table; ctl: the control's medians (1 and 2 processes), Mops/s. */
 static void write_tsv(const double mops[2][NTHREADS], const double ctl[2])
 {
-    const char *dir = getenv("BENCH_RESULTS");
-    if (!dir || !*dir)
-        dir = "build/bench/results";
-    char path[600];
-    snprintf(path, sizeof path, "%s/bcache_hits.tsv", dir);
-    FILE *f = make_dirs(dir) == 0 ? fopen(path, "w") : NULL;
-    if (!f) {
-        fprintf(stderr, "bench_bcache: cannot write %s: %s\n", path, strerror(errno));
+    FILE *f = bench_results_open("bcache_hits.tsv");
+    if (!f)
         return;
-    }
     fprintf(f, "threads\tsmpmem_mops\txv6_mops\tsmpmem_separate_processes_mops\n");
     for (int t = 0; t < NTHREADS; t++) {
         fprintf(f, "%d\t%.3f\t%.3f\t", threads[t], mops[SMPMEM][t], mops[BASELINE][t]);
@@ -312,7 +288,7 @@ static void write_tsv(const double mops[2][NTHREADS], const double ctl[2])
             fprintf(f, "nan\n");
     }
     fclose(f);
-    printf("hit table written to %s\n", path);
+    printf("hit table written to %s/bcache_hits.tsv\n", bench_results_dir());
 }
 
 static void *setup_disk(void)

@@ -229,6 +229,23 @@ const char *bench_results_dir(void)
     return d && *d ? d : NULL;
 }
 
+/* mkdir -p; 0 or -1 with errno. */
+static int make_dirs(const char *path)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p)
+        return errno = ENAMETOOLONG, -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0777) && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    return mkdir(p, 0777) && errno != EEXIST ? -1 : 0;
+}
+
 FILE *bench_results_open(const char *name)
 {
     const char *dir = bench_results_dir();
@@ -236,8 +253,8 @@ FILE *bench_results_open(const char *name)
         return NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        fprintf(stderr, "bench: mkdir %s: %s\n", dir, strerror(errno));
+    if (make_dirs(dir) != 0)
+        fprintf(stderr, "bench: mkdir -p %s: %s\n", dir, strerror(errno));
     FILE *f = fopen(path, "w");
     if (!f)
         fprintf(stderr, "bench: cannot write %s: %s (table on stdout only)\n", path,

@@ -110,10 +110,11 @@ void bench_table_free(struct bench_table *t);
 const char *bench_results_dir(void);
 
 /* Open <bench_results_dir()>/name for writing (created or truncated; the
- * folder is created if missing).  NULL when there is no results folder, or,
- * with a message on stderr, when the file cannot be opened: the figures on
- * stdout still stand.  TSV convention: one header line, tab-separated, the
- * first column the row's label; "nan" for a cell that was not measured. */
+ * folder and its parents are created if missing).  NULL when there is no
+ * results folder, or, with a message on stderr, when the file cannot be
+ * opened: the figures on stdout still stand.  TSV convention: one header
+ * line, tab-separated, the first column the row's label; "nan" for a cell
+ * that was not measured. */
 FILE *bench_results_open(const char *name);
 
 /* ---- reporting ----------------------------------------------------------- */
