@@ -46,7 +46,12 @@ endif
 # never runs pmm_check carries none of the checks), and no unwind tables:
 # nothing unwinds through an allocator (kernels build with the same flag).
 # The benchmark binaries link that way: the code counts in their peak RSS.
-CORE_CFLAGS := -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
+# Sanitizer builds keep the tables: ASan and UBSan unwind with them to
+# print the stack of a report, which would otherwise stop at the core.
+CORE_CFLAGS := -ffunction-sections -fdata-sections
+ifeq ($(SAN),none)
+CORE_CFLAGS += -fno-asynchronous-unwind-tables
+endif
 LINK_GC   := -Wl,--gc-sections
 
 CORE_SRC  := $(wildcard src/*.c src/*/*.c)
