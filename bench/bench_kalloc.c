@@ -470,16 +470,44 @@ static void report_rss(const struct list *wls, const struct list *thr,
     if (self < 0)
         return;
     printf("%-18s", "smpmem / lowest");
+    int lowest[MAX_ITEMS];
     for (int t = 0; t < thr->n; t++) {
         for (int a = 0; a < allocs->n; a++)
             col[a] = m[t][a];
-        int b = best_peer(allocs, col, 1);
+        int b = lowest[t] = best_peer(allocs, col, 1);
         if (b >= 0 && !isnan(m[t][self]))
             printf("  %10.2fx", m[t][self] / m[t][b]);
         else
             printf("  %11s", "-");
     }
     printf("   (lowest peer; target <= 1.10x)\n");
+    /* The same round by round (both processes ran seconds apart), with the
+     * sign test's interval for its median (support/stats.h) and a verdict
+     * against the target: met when the whole interval is at or below it. */
+    double by[MAX_ITEMS], lo[MAX_ITEMS], hi[MAX_ITEMS], cover = NAN;
+    for (int t = 0; t < thr->n; t++) {
+        double r[MAX_ROUNDS];
+        int n = 0, b = lowest[t];
+        for (int i = 0; b >= 0 && i < rounds; i++)
+            if (!isnan(rss[w][t][self][i]) && !isnan(rss[w][t][b][i]) && rss[w][t][b][i] > 0)
+                r[n++] = rss[w][t][self][i] / rss[w][t][b][i];
+        by[t] = lo[t] = hi[t] = NAN;
+        double c;
+        if (n) {
+            by[t] = stats_median_interval(r, n, CI_LEVEL, &lo[t], &hi[t], &c);
+            cover = isnan(cover) || c < cover ? c : cover;
+        }
+    }
+    printf("%-18s", "  by round");
+    for (int t = 0; t < thr->n; t++)
+        printf("  %10.2fx", by[t]);
+    printf("   (median of each round's ratio)\n%-18s", "  interval");
+    for (int t = 0; t < thr->n; t++)
+        printf("  %5.2f..%4.2f", lo[t], hi[t]);
+    printf("   (%.0f%% confidence, sign test)\n%-18s", 100 * cover, "  verdict");
+    for (int t = 0; t < thr->n; t++)
+        printf("  %11s", isnan(lo[t]) ? "-" : hi[t] <= 1.10 ? "met" : lo[t] > 1.10 ? "not met" : "undecided");
+    printf("   (met: the whole interval at or below 1.10x)\n");
     int again = find(allocs, AGAIN);
     if (again < 0)
         return;
