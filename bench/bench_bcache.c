@@ -362,10 +362,10 @@ static int hitloop_main(const char *impl, long n)
  * for n1 and n2 hits; the difference over n2 - n1 is the steady state. */
 static void report_instructions(long nhits)
 {
-    char self[4096], dir[] = "/tmp/bench_bcache.XXXXXX";
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (nhits <= 0)
         return;
+    char self[4096], dir[] = "/tmp/bench_bcache.XXXXXX";
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0 || !bench_valgrind() || !mkdtemp(dir)) {
         printf("\ninstructions per hit: valgrind not available, skipped\n");
         return;

@@ -193,12 +193,6 @@ static double run_workload(const char *alloc, const char *wl, int threads,
     return strtod(m + 6, NULL);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median of the finite values; NAN if none.  *spread = (max - min) / median. */
 static double median(const double *v, int n, double *spread)
 {
@@ -210,8 +204,7 @@ static double median(const double *v, int n, double *spread)
     *spread = 0;
     if (k == 0)
         return NAN;
-    qsort(s, (size_t)k, sizeof s[0], cmp_double);
-    double m = k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
+    double m = stats_median(s, k);            /* sorts s */
     *spread = m > 0 ? (s[k - 1] - s[0]) / m : 0;
     return m;
 }
@@ -348,20 +341,21 @@ static void report_workload(const struct list *wls, int w, const struct list *th
     }
 }
 
-/* The median over rounds of smpmem's figure over allocator b's in the
- * same round: runs a few seconds apart, so a drift of the host's speed
- * that lasts longer than that cancels, where the ratio of medians mixes
- * rounds run in different phases.  *lo .. *hi: the sign test's interval
- * for it (support/stats.h), *level its coverage. */
+/* The median over rounds of num[i] / den[i] (smpmem's figure over a
+ * peer's in the same round, rounds where both ran): runs a few seconds
+ * apart, so a drift of the host's speed that lasts longer than that
+ * cancels, where the ratio of medians mixes rounds run in different
+ * phases.  *lo .. *hi: the sign test's interval for it (support/stats.h),
+ * *level its coverage; all NAN when no round has both. */
 #define CI_LEVEL 0.90
-static double paired_ratio(int w, int t, int self, int b, int rounds,
+static double paired_ratio(const double *num, const double *den, int rounds,
                            double *lo, double *hi, double *level)
 {
     double r[MAX_ROUNDS];
     int n = 0;
     for (int i = 0; i < rounds; i++)
-        if (!isnan(mops[w][t][self][i]) && !isnan(mops[w][t][b][i]) && mops[w][t][b][i] > 0)
-            r[n++] = mops[w][t][self][i] / mops[w][t][b][i];
+        if (!isnan(num[i]) && !isnan(den[i]) && den[i] > 0)
+            r[n++] = num[i] / den[i];
     *lo = *hi = *level = NAN;
     return n ? stats_median_interval(r, n, CI_LEVEL, lo, hi, level) : NAN;
 }
@@ -392,7 +386,8 @@ static void report_ratios(const struct list *wls, const struct list *thr,
             double mine = med[w][t][self], peer = b >= 0 ? med[w][t][b] : NAN;
             double ratio = mine / peer;
             double lo = NAN, hi = NAN, level = NAN;
-            double by_round = b >= 0 ? paired_ratio(w, t, self, b, rounds, &lo, &hi, &level) : NAN;
+            double by_round = b >= 0 ? paired_ratio(mops[w][t][self], mops[w][t][b], rounds,
+                                                    &lo, &hi, &level) : NAN;
             const char *verdict = isnan(lo) ? "-" : lo >= 1.0 ? "above" : hi < 1.0 ? "below" : "parity";
             if (!isnan(lo)) {
                 above += lo >= 1.0;
@@ -486,17 +481,12 @@ static void report_rss(const struct list *wls, const struct list *thr,
      * against the target: met when the whole interval is at or below it. */
     double by[MAX_ITEMS], lo[MAX_ITEMS], hi[MAX_ITEMS], cover = NAN;
     for (int t = 0; t < thr->n; t++) {
-        double r[MAX_ROUNDS];
-        int n = 0, b = lowest[t];
-        for (int i = 0; b >= 0 && i < rounds; i++)
-            if (!isnan(rss[w][t][self][i]) && !isnan(rss[w][t][b][i]) && rss[w][t][b][i] > 0)
-                r[n++] = rss[w][t][self][i] / rss[w][t][b][i];
+        double c = NAN;
         by[t] = lo[t] = hi[t] = NAN;
-        double c;
-        if (n) {
-            by[t] = stats_median_interval(r, n, CI_LEVEL, &lo[t], &hi[t], &c);
+        if (lowest[t] >= 0)
+            by[t] = paired_ratio(rss[w][t][self], rss[w][t][lowest[t]], rounds, &lo[t], &hi[t], &c);
+        if (!isnan(c))
             cover = isnan(cover) || c < cover ? c : cover;
-        }
     }
     printf("%-18s", "  by round");
     for (int t = 0; t < thr->n; t++)

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "../support/stats.h"
 #include "../support/vcpus.h"
 
 static void die(const char *what)
@@ -51,12 +52,6 @@ double bench_run_threads(int nthreads, void (*fn)(int cpu, void *arg), void *arg
 
 /* ---- statistics ---------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int cmp_ul(const void *a, const void *b)
 {
     unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
@@ -71,8 +66,7 @@ double bench_median(const double *v, int n)
     if (!s)
         die("malloc");
     memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    double m = stats_median(s, n);
     free(s);
     return m;
 }

@@ -24,15 +24,21 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+double stats_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 double stats_median_interval(double *v, int n, double level, double *lo, double *hi,
                              double *cover)
 {
-    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    double m = stats_median(v, n);
     int k = 1;
     while (k + 1 <= (n + 1) / 2 && stats_sign_coverage(n, k + 1) >= level)
         k++;
     *lo = v[k - 1];
     *hi = v[n - k];
     *cover = stats_sign_coverage(n, k);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return m;
 }

@@ -22,6 +22,10 @@
  * for their median: 1 - 2 P(Binomial(n, 1/2) <= k - 1).  1 <= k <= (n+1)/2. */
 double stats_sign_coverage(int n, int k);
 
+/* Sorts v[0 .. n) in place (no NaN in it; n >= 1) and returns its median
+ * (the mean of the middle two when n is even). */
+double stats_median(double *v, int n);
+
 /* Sorts v[0 .. n) in place (no NaN in it; n >= 1) and returns its median.
  * *lo, *hi: the k-th smallest and k-th largest figure for the largest k
  * whose coverage is at least level, or the whole range (k = 1) when even

@@ -77,6 +77,9 @@ TEST(median_of_even_count_and_ties)
     double lo, hi, cover;
     CHECK(stats_median_interval(a, 4, 0.90, &lo, &hi, &cover) == 2, "median of 1 2 2 3");
     CHECK(lo == 1 && hi == 3 && near(cover, 0.875), "4 figures: the whole range at 87.5%%");
+    double c[] = { 4, 1, 3, 2 };
+    CHECK(stats_median(c, 4) == 2.5 && c[0] == 1 && c[3] == 4, "median of 4 1 3 2: %g, sorted %g .. %g",
+          stats_median(c, 4), c[0], c[3]);
     double b[] = { 5 };
     CHECK(stats_median_interval(b, 1, 0.90, &lo, &hi, &cover) == 5 && lo == 5 && hi == 5 && cover == 0,
           "one figure: itself, with no confidence");
