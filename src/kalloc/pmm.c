@@ -26,8 +26,8 @@ static void publish_words(struct smp_pmm *m, bool live)
 {
 #ifdef SMP_PORT_HAS_CPU_WORDS
     for (int cpu = 0; cpu < m->pg.ncpu; cpu++) {
-        smp_percpu_publish(cpu, SMP_PCP_WORD, live ? (void *)m->pg.pcp_at[cpu] : smp_cpu_words_idle[SMP_PCP_WORD]);
-        smp_percpu_publish(cpu, SMP_OBJ_WORD, live ? (void *)m->obj.cpu_at[cpu] : smp_cpu_words_idle[SMP_OBJ_WORD]);
+        smp_percpu_publish(cpu, SMP_PCP_WORD, live ? (void *)&m->pg.pcp[cpu] : smp_cpu_words_idle[SMP_PCP_WORD]);
+        smp_percpu_publish(cpu, SMP_OBJ_WORD, live ? (void *)&m->obj.cpu[cpu] : smp_cpu_words_idle[SMP_OBJ_WORD]);
     }
 #else
     (void)m, (void)live;

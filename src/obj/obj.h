@@ -189,11 +189,14 @@ struct smp_objs {
     struct smp_pages *pg;
     struct smp_slab_class slab[SMP_KALLOC_CLASSES];
     struct smp_depot depot[SMP_KALLOC_CLASSES];
+#ifndef SMP_PORT_HAS_CPU_WORDS
     /* &cpu[c] for c < ncpu: where the port keeps no words for the core,
      * a fast path finds its CPU's caches with one load after its c < ncpu
      * test, instead of a shift and an add.  Where it does, the top
-     * publishes the same pointers as word SMP_OBJ_WORD (base/percpu.h). */
+     * publishes &cpu[c] as word SMP_OBJ_WORD (base/percpu.h) and the
+     * header goes without the table. */
     struct smp_obj_cpu *cpu_at[SMP_MAX_CPUS];
+#endif
 };
 
 /* Which of each CPU's words (smp_percpu_publish) is this CPU's &cpu[c]. */

@@ -51,7 +51,10 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
         o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
     }
     for (int cpu = 0; cpu < ncpu; cpu++) {
-        struct smp_obj_cpu *c = o->cpu_at[cpu] = &o->cpu[cpu];
+        struct smp_obj_cpu *c = &o->cpu[cpu];
+#ifndef SMP_PORT_HAS_CPU_WORDS
+        o->cpu_at[cpu] = c;
+#endif
         c->base = o->base;
         c->secret = o->secret;
         for (size_t i = 0; i < sizeof c->unused; i++)

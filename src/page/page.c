@@ -53,8 +53,10 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     pg->span = (uintptr_t)n << SMP_PAGE_SHIFT;
     pg->base_pfn = pg->base >> SMP_PAGE_SHIFT;
     pg->ncpu = ncpu;
+#ifndef SMP_PORT_HAS_CPU_WORDS
     for (int cpu = 0; cpu < ncpu; cpu++)
         pg->pcp_at[cpu] = &pg->pcp[cpu];
+#endif
     smp_buddy_init(pg);
     smp_pcp_init(pg);
     return 0;

@@ -152,12 +152,14 @@ struct smp_pages {
      * top (the page layer does not know what lies above it). */
     void *(*pressure)(struct smp_pages *pg, unsigned order);
     struct smp_zone zone;
+#ifndef SMP_PORT_HAS_CPU_WORDS
     /* &pcp[cpu] for cpu < ncpu: where the port keeps no words for the
      * core, a fast path finds its CPU's cache with one load after its
      * cpu < ncpu test, instead of a multiply and an add.  Where it does,
-     * the top publishes the same pointers as word SMP_PCP_WORD
-     * (base/percpu.h). */
+     * the top publishes &pcp[cpu] as word SMP_PCP_WORD (base/percpu.h)
+     * and the header goes without the table: 512 bytes less of it. */
     struct smp_pcp *pcp_at[SMP_MAX_CPUS];
+#endif
 };
 
 /* Which of each CPU's words (smp_percpu_publish) is this CPU's &pcp[cpu]. */
