@@ -280,7 +280,8 @@ static unsigned long lock_acquires(const char *prefix)
 
 #define KA_PER_CPU 6000          /* objects each CPU allocates */
 
-/* Percent of objects per size class 8, 16, ... 2048: mostly small. */
+/* Percent of objects per size class 8, 16, ... 4096: mostly small (none of
+ * 4 KiB, so the section stays within its slice of the region). */
 static const unsigned ka_mix[SMP_KALLOC_CLASSES] = { 30, 20, 14, 10, 8, 6, 5, 4, 3 };
 
 struct ka_cpu {
@@ -413,7 +414,7 @@ static int section_kalloc(void)
 {
     int bad = 0;
     size_t total = smp_pmm_total_pages();
-    printf("  kalloc(n) rounds n up to a power of two from 8 B to 2 KiB and hands out\n"
+    printf("  kalloc(n) rounds n up to a power of two from 8 B to 4 KiB and hands out\n"
            "  a slot of a slab of that size.  Each CPU keeps, per size, two magazines\n"
            "  (stacks) of free slots that only it touches: kalloc pops, kfree pushes -\n"
            "  even for a block another CPU allocated.  A full magazine goes whole to\n"

@@ -157,9 +157,10 @@ static void kfree_stack(void *a) { (void)a; int x; kfree(&x); }
 static void kfree_mid_object(void *a) { (void)a; char *p = kalloc(64); kfree(p + 8); }
 static void kfree_mid_page_block(void *a) { (void)a; char *p = kalloc(20000); kfree(p + 4096); }
 static void kfree_mid_page(void *a) { (void)a; char *p = kalloc(8192); kfree(p + 100); }
-static void kfree_free_page(void *a) { (void)a; char *p = kalloc(4096); kfree(p); pmm_drain(); kfree(p); }
-/* Freed twice in a row: the first free left the block in this CPU's page
- * cache (4 KiB) or in the zone (256 KiB, above the cached orders). */
+static void kfree_free_page(void *a) { (void)a; char *p = kalloc(8192); kfree(p); pmm_drain(); kfree(p); }
+/* Freed twice in a row: the first free left the block on top of this
+ * CPU's magazine (4 KiB, the largest class), in its page cache (8 KiB) or
+ * in the zone (256 KiB, above the cached orders). */
 static void kfree_block_twice(void *a) { char *p = kalloc((size_t)(uintptr_t)a); kfree(p); kfree(p); }
 
 TEST(bad_kfree_panics_with_address_and_reason)
@@ -176,7 +177,9 @@ TEST(bad_kfree_panics_with_address_and_reason)
     CHECK(expect_panic(kfree_mid_page, NULL, "not at the start of its block"), "inside first page");
     CHECK(expect_panic(kfree_free_page, NULL, "not allocated"), "double free of a page");
     CHECK(expect_panic(kfree_block_twice, (void *)(uintptr_t)4096, "double free"),
-          "4 KiB block freed twice, the first still in the page cache");
+          "4 KiB object freed twice, the first still on top of the magazine");
+    CHECK(expect_panic(kfree_block_twice, (void *)(uintptr_t)8192, "double free"),
+          "8 KiB block freed twice, the first still in the page cache");
     CHECK(expect_panic(kfree_block_twice, (void *)(uintptr_t)(256 << 10), "double free"),
           "256 KiB block freed twice");
     teardown();
@@ -239,7 +242,7 @@ TEST(small_size_names_the_class_kfree_would_route)
 {
     CHECK(smp_kalloc_small_size((void *)64) == 0, "before init: nothing is small");
     setup(64 * MiB, 2);
-    for (size_t size = 1; size <= 2048; size = size * 2 + (size & 1)) {
+    for (size_t size = 1; size <= 4096; size = size * 2 + (size & 1)) {
         char *p = kalloc(size);
         REQUIRE(p != NULL, "kalloc(%zu)", size);
 #ifdef SMP_CHECKED
@@ -251,7 +254,7 @@ TEST(small_size_names_the_class_kfree_would_route)
         CHECK(smp_kalloc_small_size(p + 1) == 0, "interior pointer of kalloc(%zu)", size);
         kfree(p);
     }
-    char *page = kalloc(4096), *big = kalloc(64 * 1024);
+    char *page = kalloc(4097), *big = kalloc(64 * 1024);
     REQUIRE(page && big, "page blocks");
     CHECK(smp_kalloc_small_size(page) == 0 && smp_kalloc_small_size(big) == 0, "page blocks are not small");
     CHECK(smp_kalloc_small_size(region - 4096) == 0 && smp_kalloc_small_size(NULL) == 0, "outside the region");

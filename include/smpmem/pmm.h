@@ -123,8 +123,8 @@ size_t smp_kalloc_usable_size(void *p);
  * checks. */
 size_t smp_kalloc_small_size(const void *p);
 
-/* Object-layer statistics, per size class (8 B .. 2 KiB: 9 classes). */
-#define SMP_KALLOC_CLASSES 9
+/* Object-layer statistics, per size class (8 B .. 4 KiB: 10 classes). */
+#define SMP_KALLOC_CLASSES 10
 struct smp_kalloc_stats {
     size_t class_size[SMP_KALLOC_CLASSES];
     size_t cached[SMP_KALLOC_CLASSES];   /* free objects in CPU magazines */

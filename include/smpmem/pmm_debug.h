@@ -46,7 +46,7 @@ enum smp_pmm_field {
     SMP_DBG_RING_BOTTOM,
     SMP_DBG_RING_SLOT,        /* the slot at position i (wraps) */
     SMP_DBG_RING_CAP,         /* read-only: capacity */
-    /* Object layer, class k (0 = 8 B .. 8 = 2 KiB). */
+    /* Object layer, class k (0 = 8 B .. 9 = 4 KiB). */
     SMP_DBG_MAG_HEAD,         /* CPU cpu's magazine i (0 loaded, 1 previous) */
     SMP_DBG_MAG_COUNT,
     SMP_DBG_MAG_CAP,          /* read-only: objects in a full magazine */

@@ -360,7 +360,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
      * through to core_alloc, which reclaims every cache and tries again. */
     struct tcache *t = &smpm_tc;
     void *p = 0;
-    if (size <= 2048 && smpm_tc_join(t) && tc_enter(t)) {
+    if (size <= TC_MAX_BLOCK && smpm_tc_join(t) && tc_enter(t)) {
         p = smpm_tc_refill(t, tc_class(size));
         tc_leave(t);
     }
@@ -375,7 +375,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 API void *malloc(size_t size)
 {
     struct tcache *t = &smpm_tc;
-    if (likely(size <= 2048) && likely(tc_enter(t))) {
+    if (likely(size <= TC_MAX_BLOCK) && likely(tc_enter(t))) {
         unsigned c = tc_class(size), n = t->n[c];
         if (likely(n != 0)) {
             void *p = t->slot[c][--n];
@@ -417,9 +417,10 @@ API void free(void *p)
 {
     struct tcache *t = &smpm_tc;
     /* 0 for NULL, the bootstrap arena, page blocks and every pointer kfree
-     * must judge; 8 never (blocks are at least 16 bytes). */
+     * must judge; 8 never (blocks are at least 16 bytes); 4096 is the
+     * core's and goes to kfree too (tc_takes). */
     size_t size = smp_kalloc_small_size(p);
-    if (likely(size >= MIN_BLOCK) && likely(tc_enter(t))) {
+    if (likely(tc_takes(size)) && likely(tc_enter(t))) {
         tc_put_leave(t, p, size);
         return;
     }
@@ -440,7 +441,7 @@ static __attribute__((noinline)) void free_slow(void *p)
     struct tcache *t = &smpm_tc;
     size_t size;
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == TC_OFF && smpm_tc_join(t) &&
-        (size = smp_kalloc_small_size(p)) >= MIN_BLOCK && tc_enter(t)) {
+        tc_takes(size = smp_kalloc_small_size(p)) && tc_enter(t)) {
         tc_put_leave(t, p, size);
         return;
     }

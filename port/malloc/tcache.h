@@ -5,7 +5,7 @@
  * A CAS per call is most of a malloc/free pair's cost, and a vCPU held by
  * a thread the kernel preempted is lost to its core's other threads until
  * that thread runs again: the fewer entries, the better.  So small blocks
- * (16 B .. 2 KiB, the core's slab classes) pass through a per-thread front,
+ * (16 B .. 2 KiB, the core's slab classes but 4 KiB) pass through a per-thread front,
  * and a thread reuses the blocks it frees:
  *
  *   free     asks the core for p's class (smp_kalloc_small_size: a bounds
@@ -48,6 +48,13 @@
 #include "malloc_internal.h"
 
 #define TC_CLASSES 8                 /* 16 << c bytes */
+/* The largest block the front caches.  The core's classes go on to 4 KiB
+ * (smp_kalloc_small_size answers 4096 for those), which the front leaves
+ * to kfree: its arrays would hold 64 KiB of them per thread. */
+#define TC_MAX_BLOCK ((size_t)16 << (TC_CLASSES - 1))
+/* Whether a small size from smp_kalloc_small_size is one the front takes
+ * (0, a page block or a bad pointer, is not): one compare. */
+static inline int tc_takes(size_t size) { return size - MIN_BLOCK <= TC_MAX_BLOCK - MIN_BLOCK; }
 #define TC_PENDING 64
 #define TC_BATCH(c) ((c) <= 5 ? 16u : 16u >> ((c) - 5))   /* <= 8 KiB a refill */
 #define TC_LIMIT(c) ((c) <= 6 ? 32u : 16u)

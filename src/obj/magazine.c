@@ -14,9 +14,9 @@
 #define IDLE_SLOT { .head = (void *)1, .room = 0, .cap = 0, .check = ~(uintptr_t)0 }
 const struct smp_obj_cpu smp_obj_cpu_idle = {
     .slot = { IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT,
-              IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT },
+              IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT, IDLE_SLOT },
 };
-_Static_assert(SMP_KALLOC_CLASSES == 9, "smp_obj_cpu_idle names every slot");
+_Static_assert(SMP_KALLOC_CLASSES == 10, "smp_obj_cpu_idle names every slot");
 
 /* Pop from this CPU's loaded magazine of cls (not empty). */
 static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)

@@ -1,5 +1,5 @@
 /*
- * The object layer: power-of-two size classes 8 B .. 2 KiB.
+ * The object layer: power-of-two size classes 8 B .. 4 KiB.
  *
  *   smp_obj_alloc/free  this CPU's magazines for the class (magazine.h:
  *                       the fast path, one section, nothing atomic)
@@ -25,14 +25,13 @@
 #include "../page/pcp.h"
 
 #define SMP_MIN_CLASS_SHIFT 3                 /* 8 bytes */
-#define SMP_MAX_CLASS_SHIFT 11                /* 2 KiB; 4 KiB and up are pages */
+#define SMP_MAX_CLASS_SHIFT 12                /* 4 KiB; above are page blocks */
 #define SMP_MAX_SMALL (1UL << SMP_MAX_CLASS_SHIFT)
-#define SMP_MAX_SLAB_ORDER 2
 _Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASSES,
-               "one size class per power of two from 8 B to 2 KiB");
+               "one size class per power of two from 8 B to 4 KiB");
 
 /* Magazines are sized in bytes, so a CPU caches about as much memory of a
- * 2 KiB class as of a 64 B one (a count would cache 32x more of the big). */
+ * 4 KiB class as of a 64 B one (a count would cache 64x more of the big). */
 #define SMP_MAG_BYTES (16 * 1024)
 #define SMP_MAG_MAX_OBJECTS 256
 #define SMP_DEPOT_SLOTS 16
@@ -40,7 +39,7 @@ _Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASS
 /* The slot key (SMP_SLOT_KEY, below) of the class of 1 <= size <=
  * SMP_MAX_SMALL, whose class is ceil(log2(size)) - 3, at least 0.  Every
  * class boundary is a multiple of 8, so (size - 1) / 8 decides it: a
- * 256-byte constant table (slab.c) makes it one load on kalloc's fast
+ * 512-byte constant table (slab.c) makes it one load on kalloc's fast
  * path, where count-leading-zeros takes four instructions and, where it is
  * not an instruction, a loop or a libgcc call that kernels do not link. */
 extern const uint8_t smp_key_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT];
@@ -126,10 +125,10 @@ struct smp_obj_cpu {
     char unused[32 - 2 * sizeof(uintptr_t)];   /* 32 bytes on every pointer width */
     struct smp_mag_slot slot[SMP_KALLOC_CLASSES];
     struct smp_mag previous[SMP_KALLOC_CLASSES];
-    char pad[512 - (SMP_KALLOC_CLASSES + 1) * sizeof(struct smp_mag_slot)
-             - SMP_KALLOC_CLASSES * sizeof(struct smp_mag)];
 };
-/* A power of two: CPUs' caches never share a line or a prefetched pair. */
+/* A power of two: CPUs' caches never share a line or a prefetched pair.
+ * The ten slots and ten previous magazines fill it exactly where pointers
+ * are 8 bytes; where they are 4, the alignment rounds it up to the same. */
 _Static_assert(sizeof(struct smp_obj_cpu) == 512, "per-CPU object caches: 512 bytes");
 _Static_assert(__builtin_offsetof(struct smp_obj_cpu, slot) == 2 * SMP_SLOT_KEY(0),
                "class 0's slot lies at twice its key (smp_slot)");

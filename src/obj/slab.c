@@ -20,7 +20,7 @@ enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 #define KEEP_EMPTY 1       /* empty slabs a class keeps to absorb churn */
 
 /* smp_slot_key_of's table: entry i serves sizes 8i+1 .. 8i+8, whose class
- * is ceil(log2(i + 1)) -- one 0, one 1, two 2s, four 3s, ... 128 8s --
+ * is ceil(log2(i + 1)) -- one 0, one 1, two 2s, four 3s, ... 256 9s --
  * stored as its slot key. */
 #define K(c) SMP_SLOT_KEY(c)
 #define TIMES2(c) c, c
@@ -30,10 +30,11 @@ enum { LIST_FULL = 0, LIST_PARTIAL = 1, LIST_EMPTY = 2 };
 #define TIMES32(c) TIMES16(c), TIMES16(c)
 #define TIMES64(c) TIMES32(c), TIMES32(c)
 #define TIMES128(c) TIMES64(c), TIMES64(c)
-_Static_assert(SMP_MIN_CLASS_SHIFT == 3 && SMP_KALLOC_CLASSES == 9, "the table below is for 8 B .. 2 KiB");
+#define TIMES256(c) TIMES128(c), TIMES128(c)
+_Static_assert(SMP_MIN_CLASS_SHIFT == 3 && SMP_KALLOC_CLASSES == 10, "the table below is for 8 B .. 4 KiB");
 const uint8_t smp_key_table[SMP_MAX_SMALL >> SMP_MIN_CLASS_SHIFT] = {
     K(0), K(1), TIMES2(K(2)), TIMES4(K(3)), TIMES8(K(4)), TIMES16(K(5)), TIMES32(K(6)), TIMES64(K(7)),
-    TIMES128(K(8))
+    TIMES128(K(8)), TIMES256(K(9))
 };
 
 /* Accessors for the owner words (obj.h). */
@@ -48,7 +49,7 @@ void smp_slab_init(struct smp_objs *o)
         struct smp_slab_class *c = &o->slab[cls];
         c->size = (unsigned)smp_class_size(cls);
         /* At least 8 objects per slab: 1 KiB objects take order-1 slabs,
-         * 2 KiB objects order-2. */
+         * 2 KiB objects order-2, 4 KiB objects order-3. */
         c->order = 0;
         while ((SMP_PAGE_SIZE << c->order) < 8UL * c->size)
             c->order++;

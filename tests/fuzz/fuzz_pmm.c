@@ -52,6 +52,7 @@ static struct block live[MAX_LIVE];
 static int nlive;
 static size_t model_pages;                 /* pages in page blocks we hold */
 static size_t model_objs[SMP_KALLOC_CLASSES];
+#define MAX_SMALL 4096                      /* the largest slab class */
 static uintptr_t lo, hi;                   /* the region */
 static unsigned long ops_done;
 static int strict;                         /* FUZZ_STRICT=0: tolerate the (fixed) kalloc-after-reclaim NULL */
@@ -148,7 +149,7 @@ static void admit(unsigned char *p, size_t size, size_t span, int order, uint64_
     visit(k, 1);
     if (order >= 0)
         model_pages += 1UL << order;
-    else if (size > 2048)
+    else if (size > MAX_SMALL)
         model_pages += span >> 12;
     else
         model_objs[class_of(size)]++;
@@ -163,7 +164,7 @@ static void release(int i)
         model_pages -= 1UL << k->order;
         page_free(k->p, (unsigned)k->order);
     } else {
-        if (k->size > 2048)
+        if (k->size > MAX_SMALL)
             model_pages -= k->span >> 12;
         else
             model_objs[class_of(k->size)]--;
@@ -213,9 +214,9 @@ static size_t pick_size(struct input *in)
 {
     unsigned a = byte(in), b = byte(in);
     if (a < 208)
-        return 1 + ((a & 7) << 8 | b) % 2048;              /* a slab class */
+        return 1 + ((a & 15) << 8 | b) % MAX_SMALL;        /* a slab class */
     if (a < 248)
-        return 2049 + (((size_t)a << 8 | b) * 97) % (64 * 1024);   /* page blocks */
+        return MAX_SMALL + 1 + (((size_t)a << 8 | b) * 97) % (60 * 1024);   /* page blocks */
     switch (a & 3) {
     case 0:  return 0;
     case 1:  return (4096UL << smp_pmm_max_order()) + 1;   /* larger than any block */
@@ -235,7 +236,7 @@ static void op_kalloc(struct input *in, uint64_t tag)
         return;
     }
     if (!p) {
-        if (size > 2048) {
+        if (size > MAX_SMALL) {
             no_free_block(order_for(size), "kalloc returned NULL with a large enough block free");
         } else {
             unsigned c = class_of(size);
@@ -265,7 +266,7 @@ got:
         kfree(p);
         return;
     }
-    size_t span = size > 2048 ? 4096UL << order_for(size) : pow2_at_least(size);
+    size_t span = size > MAX_SMALL ? 4096UL << order_for(size) : pow2_at_least(size);
     admit(p, size, span, -1, tag);
 }
 

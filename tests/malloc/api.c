@@ -61,6 +61,18 @@ int main(void)
         void *p = malloc(100);
         CHECK(malloc_usable_size(p) == 128);   /* smpmem answers: power-of-two blocks */
         free(p);
+        /* 4 KiB is the core's largest class, which the thread cache leaves
+         * to kfree: freed, the block is on top of the core's magazine, and
+         * the next 4 KiB request (the core's too) gets it straight back. */
+        for (int i = 0; i < 100; i++) {
+            void *a = malloc(3000), *b = malloc(4096);
+            CHECK(a && b && aligned(a, 4096) && aligned(b, 4096) && malloc_usable_size(a) == 4096);
+            free(a);
+            void *c = malloc(4096);
+            CHECK(c == a);
+            free(b);
+            free(c);
+        }
     }
 
     /* Exhaustion and overflow: NULL and ENOMEM. */
