@@ -36,8 +36,6 @@ static void publish_words(struct smp_pmm *m, bool live)
 
 static uintptr_t align_up(uintptr_t v, uintptr_t a) { return (v + a - 1) & ~(a - 1); }
 
-#define SMP_META_COLOUR (17 * 64)    /* an odd number of lines into the page */
-
 int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
 {
     if (smp_pmm_state)
@@ -47,22 +45,16 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     uintptr_t s = (uintptr_t)start, e = (uintptr_t)end;
     if (e <= s)
         return SMP_EINVAL;
-    /* The header (and, after it, the per-CPU caches, ring slots,
-     * descriptors and heads) starts SMP_META_COLOUR bytes into a page, not
-     * at a page boundary: the first line of every page is what page users
-     * touch most (list links, headers, stamps), and they all fall in one
-     * L1 set, which evicts any metadata line that shares it.  Measured with
-     * the kalloc benchmark's pages workload at 1 thread (bursts of up to 64
-     * pages, a word written into each): 177 -> 201 Mops/s, medians of 15
-     * interleaved runs. */
-    uintptr_t hdr = (s & ~(uintptr_t)(SMP_PAGE_SIZE - 1)) + SMP_META_COLOUR;
-    if (hdr < s)
-        hdr += SMP_PAGE_SIZE;
+    /* The header, the gates and the object caches each start a colour
+     * into a page, not at a page boundary (base/percpu.h says why; the
+     * header's colour took the pages workload at 1 thread from 177 to 201
+     * Mops/s, medians of 15 interleaved runs). */
+    uintptr_t hdr = smp_colour_up(s, SMP_META_COLOUR);
     _Static_assert(SMP_META_COLOUR % _Alignof(struct smp_pmm) == 0, "the colour keeps the header aligned");
     uintptr_t owner = hdr + sizeof(struct smp_pmm);
     size_t owner_len = align_up(((e - s) >> SMP_PAGE_SHIFT) + 1, 8);
-    uintptr_t gates = align_up(owner + owner_len, SMP_CPU_ALIGN);
-    uintptr_t objcpu = align_up(gates + smp_percpu_bytes(ncpu), SMP_CPU_ALIGN);
+    uintptr_t gates = smp_colour_up(owner + owner_len, SMP_CPU_COLOUR);
+    uintptr_t objcpu = smp_colour_up(gates + smp_percpu_bytes(ncpu), SMP_CPU_COLOUR);
     uintptr_t rest = objcpu + smp_obj_percpu_bytes(ncpu);
     if (hdr < s || owner < hdr || rest < owner || rest >= e)
         return SMP_ERANGE;
