@@ -78,6 +78,10 @@ uint64_t smp_pmm_debug_set(enum smp_pmm_field field, int cpu, unsigned k, uint32
  * the index of the page holding p (SMP_DEBUG_NIL outside the pages). */
 void *smp_pmm_debug_page_addr(uint32_t i);
 uint32_t smp_pmm_debug_page_index(const void *p);
+/* Where a hot metadata area starts: 0 the header, 1 the per-CPU gates
+ * (NULL unless SMP_PERCPU_LOCKED), 2 the object caches, 3 the page
+ * caches.  NULL before init. */
+void *smp_pmm_debug_area(unsigned which);
 /* The zone cuts the region into blocks lazily, from the low end, as
  * allocations need them (page/buddy.c).  Cut the rest now, so that every
  * free page is in a listed block: for a test that wants blocks up to the

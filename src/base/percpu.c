@@ -44,8 +44,10 @@ size_t smp_percpu_bytes(int ncpu)
 void smp_percpu_init(int ncpu, void *mem)
 {
     smp_percpu.ncpu = ncpu;
+#ifndef SMP_PERCPU_LOCKED
+    (void)mem;                         /* no gates: gate stays NULL (percpu.h) */
+#else
     smp_percpu.gate = mem;
-#ifdef SMP_PERCPU_LOCKED
     for (int cpu = 0; cpu < ncpu; cpu++) {
         struct smp_cpu_gate *g = &smp_percpu.gate[cpu];
         smp_fmt_name(g->name, sizeof g->name, "kmem.cpu", (uint64_t)cpu);

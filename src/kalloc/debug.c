@@ -179,6 +179,20 @@ void *smp_pmm_debug_page_addr(uint32_t i)
     return (void *)smp_page_addr(&m->pg, i);
 }
 
+void *smp_pmm_debug_area(unsigned which)
+{
+    struct smp_pmm *m = smp_pmm_state;
+    if (!m)
+        return 0;
+    switch (which) {
+    case 0:  return m;
+    case 1:  return smp_percpu.gate;
+    case 2:  return m->obj.cpu;
+    case 3:  return m->pg.pcp;
+    default: bad("metadata area is 0..3");
+    }
+}
+
 uint32_t smp_pmm_debug_page_index(const void *p)
 {
     struct smp_pmm *m = smp_pmm_state;
