@@ -46,7 +46,7 @@ int smp_pmm_init_flags(void *start, void *end, int ncpu, unsigned flags)
     if (e <= s)
         return SMP_EINVAL;
     /* The header, the gates and the object caches each start a colour
-     * into a page, not at a page boundary (base/percpu.h says why; the
+     * into a page, not at a page boundary (page/page.h says why; the
      * header's colour took the pages workload at 1 thread from 177 to 201
      * Mops/s, medians of 15 interleaved runs). */
     uintptr_t hdr = smp_colour_up(s, SMP_META_COLOUR);

@@ -25,7 +25,7 @@ static void zero_words(void *p, size_t n)
 int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, bool zeroed,
                 uint8_t *owner, size_t owner_len)
 {
-    uintptr_t pcp = smp_colour_up(start, SMP_CPU_COLOUR);   /* off a page's first line: base/percpu.h */
+    uintptr_t pcp = smp_colour_up(start, SMP_CPU_COLOUR);   /* off a page's first line (page.h) */
     uintptr_t slots = pcp + (size_t)ncpu * sizeof(struct smp_pcp);
     uintptr_t desc = align_up(slots + (size_t)ncpu * SMP_PCP_SLOT_BYTES, SMP_CACHELINE);
     end &= ~(uintptr_t)(SMP_PAGE_SIZE - 1);
