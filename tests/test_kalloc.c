@@ -264,9 +264,74 @@ TEST(small_size_names_the_class_kfree_would_route)
     teardown();
 }
 
+/* With every free page an isolated order-0 block (its buddy held), no slab
+ * of 1 KiB, 2 KiB or 4 KiB objects (order 1 to 3) can be made, yet kalloc
+ * of those sizes still succeeds while a page is free: the class answers
+ * with a page block, which kfree gives back to the pages.  NULL comes only
+ * when no page at all is free. */
+TEST(large_classes_fall_back_to_a_page_when_no_slab_fits)
+{
+    setup(64 * MiB, 2);
+    size_t total = pmm_total_pages(), n = 0;
+    void **pages = malloc(total * sizeof *pages);
+    REQUIRE(pages != NULL, "page table");
+    while (n < total && (pages[n] = page_alloc(0)) != NULL)
+        n++;
+    CHECK(n == total, "every page allocated one by one (%zu of %zu)", n, total);
+    size_t freed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(((uintptr_t)pages[i] >> 12) & 1)) {          /* even pfn: its buddy stays held */
+            page_free(pages[i], 0);
+            pages[i] = NULL;
+            freed++;
+        }
+    pmm_drain();
+    CHECK(pmm_free_pages() == freed, "free pages %zu, freed %zu", pmm_free_pages(), freed);
+#ifdef SMP_CHECKED
+    /* The checked build adds a 9-byte trailer: 4087 bytes fill a page. */
+    static const size_t sizes[] = { 1024, 2048, 3000, 4087 };
+#else
+    static const size_t sizes[] = { 1024, 2048, 3000, 4096 };
+#endif
+    void *got[4 * 4];
+    size_t ngot = 0;
+    for (int round = 0; round < 4; round++)
+        for (unsigned k = 0; k < 4; k++) {
+            char *p = kalloc(sizes[k]);
+            CHECK(p != NULL, "kalloc(%zu) NULL with %zu isolated pages free", sizes[k], pmm_free_pages());
+            if (!p)
+                continue;
+            CHECK(((uintptr_t)p & 4095) == 0, "kalloc(%zu) = %p: a page block", sizes[k], (void *)p);
+            CHECK(smp_kalloc_usable_size(p) >= sizes[k], "usable %zu", smp_kalloc_usable_size(p));
+            p[0] = 1;
+            p[sizes[k] - 1] = 2;
+            got[ngot++] = p;
+        }
+    CHECK(pmm_check() == 0, "check with fallback pages out");
+    for (size_t i = 0; i < ngot; i++)
+        kfree(got[i]);
+    pmm_drain();                                   /* the checked build's quarantine too */
+    CHECK(pmm_check() == 0 && pmm_free_pages() == freed, "fallback pages back: %zu free", pmm_free_pages());
+    /* Now take the last free pages: then, and only then, kalloc(4096) is NULL. */
+    size_t extra = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!pages[i] && (pages[i] = page_alloc(0)) != NULL)
+            extra++;
+    CHECK(extra == freed && pmm_free_pages() == 0, "all pages held again (%zu of %zu)", extra, freed);
+    CHECK(kalloc(4096) == NULL && kalloc(2048) == NULL, "no page free: NULL");
+    for (size_t i = 0; i < n; i++)
+        if (pages[i])
+            page_free(pages[i], 0);
+    pmm_drain();
+    CHECK(pmm_check() == 0 && pmm_free_pages() == total, "all free at the end");
+    free(pages);
+    teardown();
+}
+
 int main(void)
 {
     return RUN_TESTS(small_size_names_the_class_kfree_would_route, alignment_sweep_1_byte_to_4_mib, oom_64_mib, oom_1_gib,
                      empty_slabs_return_without_drain, bad_kfree_panics_with_address_and_reason,
-                     every_class_round_trip_and_check, stats_follow_the_objects);
+                     every_class_round_trip_and_check, stats_follow_the_objects,
+                     large_classes_fall_back_to_a_page_when_no_slab_fits);
 }

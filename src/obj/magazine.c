@@ -29,6 +29,19 @@ static void *pop(struct smp_objs *o, struct smp_obj_cpu *c, unsigned cls)
     return p;
 }
 
+/* No object of class cls and no new slab: memory is short, or so cut up
+ * that no free block of the slab's order is left.  A class whose slabs
+ * span several pages (1 KiB and up) then answers with one page instead,
+ * a page block of the page layer: aligned to its size and so to the
+ * class's, with owner byte 0, which sends its kfree to the pages (the top
+ * routes by that byte, kalloc.c).  So kalloc of up to 4 KiB gives NULL
+ * only when no page at all can be had, as it did when 4 KiB was a page
+ * block. */
+static void *page_instead(struct smp_objs *o, unsigned cls)
+{
+    return o->slab[cls].order ? smp_pg_alloc(o->pg, 0) : 0;
+}
+
 void *smp_obj_alloc_slow(size_t key, struct smp_objs *o, int cpu)
 {
     unsigned cls = SMP_KEY_CLASS(key);
@@ -67,7 +80,7 @@ void *smp_obj_alloc_slow(size_t key, struct smp_objs *o, int cpu)
     void *chain;
     unsigned n = smp_slab_take(o, cls, o->cap[cls], &chain);
     if (!n)
-        return 0;
+        return page_instead(o, cls);
     p = chain;
     chain = smp_link_next(o, p);
     if (--n) {
