@@ -1,5 +1,5 @@
 /* kalloc/kfree on every hart, the hosted test_kalloc_smp modules scaled for
- * TCG: small (1 B - 4 KiB, slabs and magazines), page (4 KiB - 20 KiB, the
+ * TCG: small (1 B - 4 KiB, slabs and magazines), page (4 KiB - 16 KiB, the
  * buddy through kalloc) and mixed (up to 1 MiB).  Every block is stamped
  * and checked for natural alignment; a quarter of the frees are remote
  * (the block goes to another hart's inbox, which that hart frees). */
@@ -31,7 +31,7 @@ static size_t size_for(struct rng *g)
 {
     switch (run.kind) {
     case SMALL: return 1 + rng_below(g, 4096);
-    case PAGE:  return 4097 + rng_below(g, 16384);
+    case PAGE:  return 4097 + rng_below(g, 16384 - 4096);
     default: {
         uint64_t r = rng_below(g, 100);
         if (r < 70) return 1 + rng_below(g, 4096);
@@ -151,7 +151,9 @@ static void module(enum kind kind, size_t region, long iters, size_t cap, const 
 /* Small: 8 harts x 2000 blocks of 2.7 KiB on average (the classes up to
  * 4 KiB) hold about 43 MiB, two thirds of the region: low pressure. */
 TEST(small_module) { module(SMALL, 64 * MiB, scaled(40000), 2000, "small"); }
-TEST(page_module) { module(PAGE, 64 * MiB, scaled(20000), 300, "page"); }
+/* Page: 8 x 300 blocks of 13 KiB on average (orders 1 and 2) hold about
+ * 31 MiB, a third of the region. */
+TEST(page_module) { module(PAGE, 96 * MiB, scaled(20000), 300, "page"); }
 TEST(mixed_module) { module(MIXED, 128 * MiB, scaled(20000), 150, "mixed"); }
 
 int suite_kalloc(void)
