@@ -45,6 +45,7 @@ struct block {
     size_t size;          /* bytes asked (pattern length) */
     size_t span;          /* bytes the allocator handed out */
     int order;            /* page_alloc order, or -1 for kalloc */
+    int paged;            /* kalloc: a page block (above MAX_SMALL, or a class's fallback) */
     uint64_t tag;
 };
 
@@ -132,7 +133,7 @@ static unsigned class_of(size_t size)
     return c;
 }
 
-static void admit(unsigned char *p, size_t size, size_t span, int order, uint64_t tag)
+static void admit(unsigned char *p, size_t size, size_t span, int order, int paged, uint64_t tag)
 {
     uintptr_t a = (uintptr_t)p;
     if (a < lo || a + span > hi)
@@ -145,11 +146,11 @@ static void admit(unsigned char *p, size_t size, size_t span, int order, uint64_
             fail("block overlaps a live block", a);
     }
     struct block *k = &live[nlive++];
-    *k = (struct block){ p, size, span, order, tag };
+    *k = (struct block){ p, size, span, order, paged, tag };
     visit(k, 1);
     if (order >= 0)
         model_pages += 1UL << order;
-    else if (size > MAX_SMALL)
+    else if (paged)
         model_pages += span >> 12;
     else
         model_objs[class_of(size)]++;
@@ -164,7 +165,7 @@ static void release(int i)
         model_pages -= 1UL << k->order;
         page_free(k->p, (unsigned)k->order);
     } else {
-        if (k->size > MAX_SMALL)
+        if (k->paged)
             model_pages -= k->span >> 12;
         else
             model_objs[class_of(k->size)]--;
@@ -206,6 +207,28 @@ static void check(void)
     if (pmm_check() != 0)
         fail("pmm_check failed (its report is above)", 0);
     account();
+}
+
+/* A block kalloc returned: a slab object, or a page block -- above
+ * MAX_SMALL, or a class of 1 KiB and up answering with one page because no
+ * slab could be made (magazine.c), which is right only when no free block
+ * of the slab's order exists. */
+static void admit_kalloc(unsigned char *p, size_t size, uint64_t tag)
+{
+    if (size > MAX_SMALL) {
+        admit(p, size, 4096UL << order_for(size), -1, 1, tag);
+        return;
+    }
+    uint32_t idx = smp_pmm_debug_page_index(p);
+    if (idx != SMP_DEBUG_NIL && smp_pmm_debug_get(SMP_DBG_PAGE_OWNER_BYTE, 0, 0, idx) == 0) {
+        unsigned slab_order = (unsigned)smp_pmm_debug_get(SMP_DBG_SLAB_ORDER, 0, class_of(size), 0);
+        if (!slab_order)
+            fail("a class of one-page slabs answered with a page block", (uintptr_t)p);
+        no_free_block(slab_order, "a class answered with a page block while a slab could be made");
+        admit(p, size, 4096, -1, 1, tag);
+        return;
+    }
+    admit(p, size, pow2_at_least(size), -1, 0, tag);
 }
 
 /* ---- the operations ------------------------------------------------------------ */
@@ -266,8 +289,7 @@ got:
         kfree(p);
         return;
     }
-    size_t span = size > MAX_SMALL ? 4096UL << order_for(size) : pow2_at_least(size);
-    admit(p, size, span, -1, tag);
+    admit_kalloc(p, size, tag);
 }
 
 static void op_page_alloc(struct input *in, uint64_t tag)
@@ -288,7 +310,7 @@ static void op_page_alloc(struct input *in, uint64_t tag)
         page_free(p, order);
         return;
     }
-    admit(p, 4096UL << order, 4096UL << order, (int)order, tag);
+    admit(p, 4096UL << order, 4096UL << order, (int)order, 0, tag);
 }
 
 /* The first live block of the wanted kind at or after slot k (wrapping). */
@@ -345,7 +367,7 @@ static void run(struct input *in)
                 unsigned char *p = kalloc(size);
                 if (!p)
                     break;
-                admit(p, size, pow2_at_least(size), -1, tag + j);
+                admit_kalloc(p, size, tag + j);
             }
             if (other)
                 smp_hosted_bind_cpu((int)((op >> 4) % NCPU));
