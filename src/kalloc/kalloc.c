@@ -125,7 +125,8 @@ static __attribute__((noinline)) void kfree_other(struct smp_pmm *m, void *p)
 }
 
 /* kfree of what is not a small object, in the common case a page block
- * (kalloc above 4 KiB): a page-aligned address in the region, no slab's
+ * (kalloc above 4 KiB, or a class's one-page fallback, obj/magazine.c):
+ * a page-aligned address in the region, no slab's
  * owner byte on its page, and its head (page.h) says allocated and gives
  * the order.  Then it goes straight to this CPU's page cache (or the zone
  * above the cached orders), with nothing tested again but the head inside

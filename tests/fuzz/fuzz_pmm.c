@@ -148,9 +148,7 @@ static void admit(unsigned char *p, size_t size, size_t span, int order, int pag
     struct block *k = &live[nlive++];
     *k = (struct block){ p, size, span, order, paged, tag };
     visit(k, 1);
-    if (order >= 0)
-        model_pages += 1UL << order;
-    else if (paged)
+    if (order >= 0 || paged)                 /* a page block: span is its pages */
         model_pages += span >> 12;
     else
         model_objs[class_of(size)]++;
@@ -161,16 +159,14 @@ static void release(int i)
     struct block *k = &live[i];
     if (!visit(k, 0))
         fail("block contents changed while held", (uintptr_t)k->p);
-    if (k->order >= 0) {
-        model_pages -= 1UL << k->order;
+    if (k->order >= 0 || k->paged)
+        model_pages -= k->span >> 12;
+    else
+        model_objs[class_of(k->size)]--;
+    if (k->order >= 0)
         page_free(k->p, (unsigned)k->order);
-    } else {
-        if (k->paged)
-            model_pages -= k->span >> 12;
-        else
-            model_objs[class_of(k->size)]--;
+    else
         kfree(k->p);
-    }
     live[i] = live[--nlive];
 }
 
