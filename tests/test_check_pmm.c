@@ -103,12 +103,19 @@ static void scene(void)
     for (int i = 0; i < 250; i++)
         o8[i] = kalloc(8);
     pmm_drain();
-    /* Class 2 KiB: churn through the depot to its bound; a slab left empty. */
-    void *big[64];
-    for (int i = 0; i < 64; i++)
+    /* Class 2 KiB: churn through CPU 0's two magazines and the depot to
+     * its bound, and two magazines' worth past them into the slabs; a slab
+     * left empty. */
+    size_t cap = (size_t)smp_pmm_debug_get(SMP_DBG_MAG_CAP, 0, CLS2K, 0);
+    size_t nbig = cap * (4 + (size_t)smp_pmm_debug_get(SMP_DBG_DEPOT_MAX, 0, CLS2K, 0));
+    void **big = malloc(nbig * sizeof *big);
+    if (!big)
+        abort();
+    for (size_t i = 0; i < nbig; i++)
         big[i] = kalloc(2048);
-    for (int i = 0; i < 64; i++)
+    for (size_t i = 0; i < nbig; i++)
         kfree(big[i]);
+    free(big);
     /* Class 64 B: a full slab, most of it in CPU 0's loaded magazine. */
     o64[0] = kalloc(64);
     o64[1] = kalloc(64);
@@ -614,7 +621,7 @@ static uint32_t magazine_count_off(void)
     return NIL;
 }
 
-static void *chain2k[10];
+static void *chain2k[2 * 16 + 1];       /* a magazine holds at least 16 (obj.h) */
 
 static uint32_t magazine_over_capacity(void)
 {

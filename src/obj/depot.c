@@ -8,7 +8,9 @@
  *
  * Locks: depot[cls].lock, a leaf (taken inside a CPU's section).  Bound:
  * max magazines per class (two per CPU, at most SMP_DEPOT_SLOTS), so the
- * depot caches at most max * SMP_MAG_BYTES per class.
+ * depot caches at most max full magazines per class: max * SMP_MAG_BYTES,
+ * or for the classes above 1 KiB max * SMP_MAG_MIN_OBJECTS objects (1 MiB
+ * of 4 KiB ones at 8 CPUs or more).
  */
 #include "obj.h"
 #include "../base/fmt.h"

@@ -48,7 +48,8 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
     o->cpu = percpu_mem;
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         size_t n = SMP_MAG_BYTES / smp_class_size(cls);
-        o->cap[cls] = (uint32_t)(n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n);
+        n = n < SMP_MAG_MIN_OBJECTS ? SMP_MAG_MIN_OBJECTS : n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n;
+        o->cap[cls] = (uint32_t)n;
     }
     for (int cpu = 0; cpu < ncpu; cpu++) {
         struct smp_obj_cpu *c = &o->cpu[cpu];
