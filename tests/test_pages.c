@@ -249,10 +249,57 @@ TEST(big_free_blocks_go_back_to_the_kernel)
     pmm_teardown();
 }
 
+/* Pages carved off the region's uncarved tail and lying free on the
+ * buddy's lists, not in a CPU cache (page/buddy.c: a carve takes no more
+ * than the allocation asks for, so none of these pages' metadata is
+ * written for a block nobody wanted). */
+static size_t pages_on_lists(void)
+{
+    size_t cached = 0;
+    for (int cpu = 0; cpu < 2; cpu++) {
+        struct smp_pcp_stats st;
+        smp_pmm_cpu_stats(cpu, &st);
+        cached += st.cached_pages;
+    }
+    size_t uncarved = pmm_total_pages() - (size_t)smp_pmm_debug_get(SMP_DBG_ZONE_UNCARVED, 0, 0, 0);
+    return pmm_free_pages() - cached - uncarved;
+}
+
+TEST(allocations_carve_only_what_they_take)
+{
+    /* Every alignment of the region's first page to 64 pages, so that
+     * some regions start on a large block's boundary, where carving the
+     * largest aligned block and splitting it would leave its halves free
+     * on the lists. */
+    const size_t bytes = 16 * MiB;
+    for (size_t skew = 0; skew < 64; skew++) {
+        char *map = region_map(bytes, skew * 4096);
+        REQUIRE(pmm_init(map, map + bytes, 2) == 0, "init, skew %zu pages", skew);
+        CHECK(smp_pmm_debug_get(SMP_DBG_ZONE_UNCARVED, 0, 0, 0) == 0, "init carved blocks (skew %zu)", skew);
+        void *p = page_alloc(0);                 /* a CPU cache's first batch of pages */
+        CHECK(p && pages_on_lists() < 32, "skew %zu: %zu pages carved for one batch of single pages",
+              skew, pages_on_lists());
+        void *big = page_alloc(6);               /* not cached: straight from the zone */
+        CHECK(big && pages_on_lists() < 64, "skew %zu: %zu pages carved and left for an order-6 block",
+              skew, pages_on_lists());
+        CHECK(pmm_check() == 0, "skew %zu: check after carving", skew);
+        page_free(p, 0);
+        page_free(big, 6);
+        pmm_drain();                             /* every page back: carved blocks must merge */
+        CHECK(pmm_check() == 0, "skew %zu: check after the drain (free buddies coalesced)", skew);
+        void *huge = page_alloc(smp_pmm_max_order());
+        CHECK(huge != NULL, "skew %zu: the largest block after merging the carved ones", skew);
+        page_free(huge, smp_pmm_max_order());
+        CHECK(pmm_check() == 0, "skew %zu: check at the end", skew);
+        pmm_reset();
+        region_unmap(map, bytes, skew * 4096);
+    }
+}
+
 int main(void)
 {
     return RUN_TESTS(every_order_is_aligned, random_split_merge_sweeps,
                      exhaustion_gives_null_and_recovers, bad_page_free_panics_with_reason,
                      wrong_order_panics, check_detects_corruption,
-                     big_free_blocks_go_back_to_the_kernel);
+                     big_free_blocks_go_back_to_the_kernel, allocations_carve_only_what_they_take);
 }

@@ -46,8 +46,8 @@ static void add_free_pages(struct smp_pages *m, long delta)
         memory_order_relaxed);
 }
 
-/* The order of the block the greedy carve puts at idx: the largest that
- * the pfn's alignment, the pages left and max allow. */
+/* The order of the block a carve puts at idx: the largest that the pfn's
+ * alignment, the pages left and max allow. */
 static unsigned carve_order(const struct smp_pages *m, uint32_t idx, unsigned max)
 {
     uint64_t pfn = m->base_pfn + idx;
@@ -57,90 +57,10 @@ static unsigned carve_order(const struct smp_pages *m, uint32_t idx, unsigned ma
     return o;
 }
 
-/* Carve the next block off the uncarved tail onto its free list. */
-static void carve_next(struct smp_pages *m)
+/* Put the free block of `order` at idx on its list, merged first with
+ * every free buddy it has (so no two free buddies are ever apart). */
+static void merge_push(struct smp_pages *m, uint32_t idx, unsigned order)
 {
-    uint32_t idx = atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed);
-    unsigned o = carve_order(m, idx, m->max_order);
-    list_push(m, o, idx);
-    atomic_store_explicit(&m->zone.uncarved, idx + (1U << o), memory_order_relaxed);
-}
-
-void smp_buddy_carve_all_locked(struct smp_pages *m)
-{
-    while (atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed) < m->npages)
-        carve_next(m);
-}
-
-void smp_buddy_init(struct smp_pages *m)
-{
-    smp_lock_init(&m->zone.lock, "kmem.zone");
-    for (unsigned o = 0; o <= SMP_MAX_ORDER; o++)
-        m->zone.free_head[o] = SMP_NIL;
-    unsigned max = 0;
-    while (max < SMP_MAX_ORDER && (2ULL << max) <= m->npages)
-        max++;
-
-    /* The region is cut greedily into the largest aligned blocks: each
-     * takes the biggest order allowed by both the pfn's alignment and the
-     * pages left, so the result is already fully coalesced (no block's
-     * buddy is another whole block of the cut), and the largest block cut
-     * is the largest that can ever exist here: max_order becomes that, so
-     * smp_pmm_max_order() is a promise, not a size bound that alignment
-     * may break.
-     *
-     * The cut is computed here but made lazily, block by block from the
-     * low end, as allocations find the free lists empty (carve_next).
-     * Carving a block writes its descriptor and head, and the blocks of a
-     * cut lie far apart: done at init, it would touch a page of
-     * descriptors and a page of heads per block, some 80 KiB of a 1 GiB
-     * region before the first allocation, memory a kernel with a zeroed
-     * region (SMP_INIT_ZEROED) never needs to back until it is used.
-     * The uncarved tail is free, PG_TAIL and in no list; no merge can
-     * reach into it, since a merge only joins two carved free blocks. */
-    unsigned largest = 0;
-    for (uint32_t idx = 0; idx < m->npages; ) {
-        unsigned o = carve_order(m, idx, max);
-        idx += 1U << o;
-        if (o > largest)
-            largest = o;
-    }
-    m->max_order = largest;
-    atomic_init(&m->zone.uncarved, 0);
-    atomic_init(&m->zone.free_pages, m->npages);
-}
-
-uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
-{
-    if (smp_fault_point(SMP_FAULT_BUDDY))    /* test builds only (base/fault.h) */
-        return SMP_NIL;
-    unsigned o;
-    for (;;) {
-        o = order;
-        while (o <= m->max_order && m->zone.free_head[o] == SMP_NIL)
-            o++;
-        if (o <= m->max_order)
-            break;
-        if (atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed) >= m->npages)
-            return SMP_NIL;
-        carve_next(m);
-    }
-    uint32_t idx = m->zone.free_head[o];
-    list_remove(m, o, idx);
-    /* Split: keep the lower half, free the upper half, until order fits. */
-    while (o > order) {
-        o--;
-        list_push(m, o, idx + (1U << o));
-    }
-    smp_head(m, idx)->order = (uint8_t)order;
-    smp_set_state(smp_head(m, idx), PG_ALLOC);  /* the caller re-labels it if needed */
-    add_free_pages(m, -(1L << order));
-    return idx;
-}
-
-void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
-{
-    add_free_pages(m, 1L << order);
     uint64_t lo = m->base_pfn, hi = m->base_pfn + m->npages;
     while (order < m->max_order) {
         uint64_t pfn = m->base_pfn + idx;
@@ -162,6 +82,100 @@ void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
         order++;
     }
     list_push(m, order, idx);
+}
+
+/* Carve the next block off the uncarved tail, of order at most max, onto
+ * its free list.  It may merge with free blocks carved before it (the
+ * pages below the tail), never with the tail, which holds no heads.  Its
+ * pages were counted free while uncarved: free_pages does not change. */
+static void carve_next(struct smp_pages *m, unsigned max)
+{
+    uint32_t idx = atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed);
+    unsigned o = carve_order(m, idx, max);
+    atomic_store_explicit(&m->zone.uncarved, idx + (1U << o), memory_order_relaxed);
+    merge_push(m, idx, o);
+}
+
+void smp_buddy_carve_all_locked(struct smp_pages *m)
+{
+    while (atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed) < m->npages)
+        carve_next(m, m->max_order);
+}
+
+void smp_buddy_init(struct smp_pages *m)
+{
+    smp_lock_init(&m->zone.lock, "kmem.zone");
+    for (unsigned o = 0; o <= SMP_MAX_ORDER; o++)
+        m->zone.free_head[o] = SMP_NIL;
+    unsigned max = 0;
+    while (max < SMP_MAX_ORDER && (2ULL << max) <= m->npages)
+        max++;
+
+    /* max_order is the largest block a greedy cut of the region into
+     * aligned blocks would make (each the biggest order the pfn's
+     * alignment and the pages left allow): the largest block that can
+     * ever exist here, so smp_pmm_max_order() is a promise, not a size
+     * bound that alignment may break.
+     *
+     * No block is cut at init.  The region starts as one uncarved tail,
+     * free, PG_TAIL and on no list, and an allocation that finds the
+     * lists empty carves from the tail's low end only as much as it asks
+     * for: blocks of at most its order, the first few smaller while the
+     * tail's start is not yet aligned to it (carve_next).  Carving writes
+     * a block's descriptor and head, so metadata is touched in step with
+     * the memory handed out.  Splitting a max-order block instead would
+     * leave a free half at every order, whose descriptors lie 2^k pages
+     * apart: on a 1 GiB region one page of descriptors per level above
+     * the seventh, backed for blocks nobody asked for (the kalloc
+     * benchmark's peak RSS at 1 thread carried three).  A carved block
+     * merges with free buddies below it, so no two free buddies are ever
+     * apart; none lies in the tail, where no page is a head. */
+    unsigned largest = 0;
+    for (uint32_t idx = 0; idx < m->npages; ) {
+        unsigned o = carve_order(m, idx, max);
+        idx += 1U << o;
+        if (o > largest)
+            largest = o;
+    }
+    m->max_order = largest;
+    atomic_init(&m->zone.uncarved, 0);
+    atomic_init(&m->zone.free_pages, m->npages);
+}
+
+uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
+{
+    if (smp_fault_point(SMP_FAULT_BUDDY))    /* test builds only (base/fault.h) */
+        return SMP_NIL;
+    if (order > m->max_order)                /* else the carve below would cut up the whole tail */
+        return SMP_NIL;
+    unsigned o;
+    for (;;) {
+        o = order;
+        while (o <= m->max_order && m->zone.free_head[o] == SMP_NIL)
+            o++;
+        if (o <= m->max_order)
+            break;
+        if (atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed) >= m->npages)
+            return SMP_NIL;
+        carve_next(m, order);
+    }
+    uint32_t idx = m->zone.free_head[o];
+    list_remove(m, o, idx);
+    /* Split: keep the lower half, free the upper half, until order fits. */
+    while (o > order) {
+        o--;
+        list_push(m, o, idx + (1U << o));
+    }
+    smp_head(m, idx)->order = (uint8_t)order;
+    smp_set_state(smp_head(m, idx), PG_ALLOC);  /* the caller re-labels it if needed */
+    add_free_pages(m, -(1L << order));
+    return idx;
+}
+
+void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
+{
+    add_free_pages(m, 1L << order);
+    merge_push(m, idx, order);
 }
 
 /* Verify the free lists against the descriptor walk: every listed block is
