@@ -39,7 +39,7 @@ _Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASS
  * write.  At 4 objects (16 KiB of 4 KiB ones), the kalloc benchmark's
  * mixed workload (9% of requests 4 KiB) took the 4 KiB depot's lock once
  * per 300 calls, 14,000 times in a 2-thread run; at 16, 700 times, and
- * the run went 4-8% faster at 2 and 8 threads.  (tcmalloc moves 4 KiB
+ * the run went 3-8% faster at 2 and 8 threads.  (tcmalloc moves 4 KiB
  * objects between its caches 16 at a time too.) */
 #define SMP_MAG_BYTES (16 * 1024)
 #define SMP_MAG_MIN_OBJECTS 16

@@ -126,8 +126,8 @@ void smp_buddy_init(struct smp_pages *m)
      * the memory handed out.  Splitting a max-order block instead would
      * leave a free half at every order, whose descriptors lie 2^k pages
      * apart: on a 1 GiB region one page of descriptors per level above
-     * the seventh, backed for blocks nobody asked for (the kalloc
-     * benchmark's peak RSS at 1 thread carried three).  A carved block
+     * the seventh, backed for blocks nobody asked for (one such page in
+     * the kalloc benchmark's mixed workload at 1 thread).  A carved block
      * merges with free buddies below it, so no two free buddies are ever
      * apart; none lies in the tail, where no page is a head. */
     unsigned largest = 0;
