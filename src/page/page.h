@@ -40,8 +40,8 @@
  * the gates, the object caches, the page caches): a colour's worth of
  * bytes into a page, never at a page boundary.  The first line of every
  * page is what page users write most (list links, headers, stamps), and
- * all those lines fall in one L1 set, which evicts any metadata line that shares
- * it.  Each area is coloured on its own, since where an area after the
+ * all those lines fall in one L1 set, which evicts any metadata line that
+ * shares it.  Each area is coloured on its own, since where an area after the
  * header lands depends on the header's size and the region's: when a
  * class added to the header put the page caches at a page boundary, the
  * kalloc benchmark's pages workload (bursts of up to 64 pages, a word
