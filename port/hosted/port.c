@@ -22,6 +22,7 @@
 #include <smpmem/spinlock.h>
 #include <smpmem/hosted.h>
 #include <smpmem/pmm.h>
+#include "../linux/discard.h"
 #include "../linux/process_fence.h"
 
 /* One record per virtual CPU; threads point at theirs (port_inline.h). */
@@ -155,12 +156,13 @@ void smp_port_cross_call(int cpu, void (*fn)(int cpu, void *arg), void *arg)
 
 static atomic_ulong discarded;
 
-/* The region is private memory of this process: DONTNEED drops the pages,
- * and the next touch maps zeroed ones.  A failure (a region that is not
- * ordinary memory) only means the pages stay. */
+/* The region is private memory of this process: DONTNEED drops its
+ * resident pages (port/linux/discard.h), and the next touch maps zeroed
+ * ones.  A failure (a region that is not ordinary memory) only means the
+ * pages stay.  The count is of ranges handed over, resident or not. */
 void smp_port_discard(void *p, size_t len)
 {
-    if (madvise(p, len, MADV_DONTNEED) == 0)
+    if (linux_discard(p, len) == 0)
         atomic_fetch_add_explicit(&discarded, len, memory_order_relaxed);
 }
 

@@ -33,6 +33,7 @@
 #include <smpmem/spinlock.h>
 #include "vcpu.h"
 #include "malloc_internal.h"
+#include "../linux/discard.h"
 
 struct smpm_vcpu smpm_vcpus[SMP_MAX_CPUS];
 int smpm_ncpu = 1;
@@ -241,11 +242,12 @@ void smpm_fork_release(int child)
 
 /* ---- the rest of the hooks ---------------------------------------------- */
 
-/* The heap is one private anonymous mapping (malloc.c): DONTNEED drops the
- * pages, and the next touch maps zeroed ones.  On failure they just stay. */
+/* The heap is one private anonymous mapping (malloc.c): DONTNEED drops its
+ * resident pages (port/linux/discard.h), and the next touch maps zeroed
+ * ones.  On failure they just stay. */
 void smp_port_discard(void *p, size_t len)
 {
-    madvise(p, len, MADV_DONTNEED);
+    (void)linux_discard(p, len);
 }
 
 void smp_port_relax(void)
