@@ -32,7 +32,10 @@
 #include <sys/mman.h>
 
 #define DISCARD_PAGE 4096UL
-#define DISCARD_CHUNK 4096UL     /* pages asked of mincore at once: its vector on the stack */
+/* Pages asked of mincore at once.  Its vector is on the stack of whoever
+ * frees (the malloc port: any thread of the program, whose stack may be
+ * small), so 1 KiB; a 16 MiB block takes four calls. */
+#define DISCARD_CHUNK 1024UL
 #define DISCARD_GAP 32UL         /* pages: closer runs share a call (below x86's 33) */
 
 static inline int linux_discard(void *p, size_t len)
