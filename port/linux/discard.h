@@ -21,6 +21,12 @@
  * per run at worst DISCARD_GAP pages apart.  Where mincore fails (the
  * range is not one mapping), the whole range is dropped as before.
  *
+ * Not dropped: a page the kernel swapped out (mincore calls it not
+ * resident).  Its swap slot stays taken until the block is used again,
+ * when the first touch reads the stale page back instead of mapping a
+ * zero one.  That costs swap space and I/O only on a machine that swaps
+ * out a process's free heap, and it costs no RSS.
+ *
  *   linux_discard(p, len)  p page-aligned; [p, p + len) dropped: its pages
  *                          read as zero when next touched.  0, or -1 if a
  *                          system call failed (then some pages may stay).
