@@ -9,6 +9,7 @@
 #include <smpmem/hosted.h>
 #include <smpmem/port.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define MiB (1UL << 20)
 
@@ -197,9 +198,14 @@ TEST(check_detects_corruption)
 }
 
 /* Blocks of 2^SMP_DISCARD_ORDER pages and more are handed to the port's
- * discard hook when freed (the hosted port: MADV_DONTNEED), smaller ones
- * never; the pages read as zero afterwards, which only a real discard can
- * explain, and the block is usable again. */
+ * discard hook when freed (the hosted port: MADV_DONTNEED of their
+ * resident pages), smaller ones never -- except a block freed again while
+ * the zone remembers it (the last SMP_DISCARD_KEEP big frees: port.h,
+ * page.c), which keeps its pages until newer frees push it out.  A
+ * discarded block reads as zero, which only a real discard can explain;
+ * a kept one still holds what was written; either is usable again. */
+#define BIG (4096UL << SMP_DISCARD_ORDER)
+
 static void free_discarded_twice(void *a)
 {
     (void)a;
@@ -208,23 +214,50 @@ static void free_discarded_twice(void *a)
     page_free(p, SMP_DISCARD_ORDER);
 }
 
+static int holds(const unsigned char *p, size_t len, unsigned char v)
+{
+    return p[0] == v && p[len / 2] == v && p[len - 1] == v;
+}
+
 TEST(big_free_blocks_go_back_to_the_kernel)
 {
-    pmm_setup(64 * MiB, 1);
-    const size_t big = 4096UL << SMP_DISCARD_ORDER;
+    pmm_setup(256 * MiB, 1);
+    /* Blocks to push the window with, taken first so that none comes from
+     * the pages of the block under test. */
+    unsigned char *other[SMP_DISCARD_KEEP];
+    for (int i = 0; i < SMP_DISCARD_KEEP; i++) {
+        other[i] = page_alloc(SMP_DISCARD_ORDER);
+        REQUIRE(other[i] != NULL, "block %d to push the window with", i);
+    }
     unsigned long before = smp_hosted_discarded_bytes();
     unsigned char *p = page_alloc(SMP_DISCARD_ORDER);
     REQUIRE(p != NULL, "a block of the discard order");
-    memset(p, 0xab, big);
+    memset(p, 0xab, BIG);
     page_free(p, SMP_DISCARD_ORDER);
-    CHECK(smp_hosted_discarded_bytes() - before == big, "page_free: %lu bytes discarded, want %zu",
-          smp_hosted_discarded_bytes() - before, big);
-    CHECK(p[0] == 0 && p[big / 2] == 0 && p[big - 1] == 0, "its pages still hold what was written");
+    CHECK(smp_hosted_discarded_bytes() - before == BIG, "first free: %lu bytes discarded, want %lu",
+          smp_hosted_discarded_bytes() - before, BIG);
+    CHECK(holds(p, BIG, 0), "first free: its pages still hold what was written");
+
+    unsigned char *again = page_alloc(SMP_DISCARD_ORDER);
+    REQUIRE(again == p, "the zone handed out %p, not the block just freed %p", (void *)again, (void *)p);
+    memset(p, 0x77, BIG);
+    before = smp_hosted_discarded_bytes();
+    page_free(p, SMP_DISCARD_ORDER);
+    CHECK(smp_hosted_discarded_bytes() == before, "second free of the same block: discarded");
+    CHECK(holds(p, BIG, 0x77), "second free of the same block: its pages were dropped");
+
+    for (int i = 0; i < SMP_DISCARD_KEEP; i++)     /* first frees: each discarded at once */
+        page_free(other[i], SMP_DISCARD_ORDER);
+    CHECK(smp_hosted_discarded_bytes() - before == (SMP_DISCARD_KEEP + 1) * BIG,
+          "pushed out: %lu bytes discarded, want %lu", smp_hosted_discarded_bytes() - before,
+          (SMP_DISCARD_KEEP + 1) * BIG);
+    CHECK(holds(p, BIG, 0), "a kept block pushed out of the window kept its pages");
+    CHECK(pmm_check() == 0, "check after the window");
 
     before = smp_hosted_discarded_bytes();
     unsigned char *q = page_alloc(SMP_DISCARD_ORDER - 1);
     REQUIRE(q != NULL, "a block one order smaller");
-    memset(q, 0xcd, big / 2);
+    memset(q, 0xcd, BIG / 2);
     page_free(q, SMP_DISCARD_ORDER - 1);
     CHECK(smp_hosted_discarded_bytes() == before, "a smaller block was discarded");
     CHECK(q[0] == 0xcd, "a smaller block lost its contents");
@@ -239,13 +272,89 @@ TEST(big_free_blocks_go_back_to_the_kernel)
           smp_hosted_discarded_bytes() - before);
 #endif
 
-    unsigned char *again = page_alloc(SMP_DISCARD_ORDER);
+    again = page_alloc(SMP_DISCARD_ORDER);
     REQUIRE(again != NULL, "the order again");
-    memset(again, 0x5a, big);
-    CHECK(again[big - 1] == 0x5a, "a discarded block is usable again");
+    memset(again, 0x5a, BIG);
+    CHECK(again[BIG - 1] == 0x5a, "a discarded block is usable again");
     page_free(again, SMP_DISCARD_ORDER);
     CHECK(pmm_check() == 0, "check");
     CHECK(expect_panic(free_discarded_twice, NULL, "double free"), "double free of a discarded block");
+    pmm_teardown();
+}
+
+/* A kept block allocated again, whole or in part, is not discarded when
+ * newer frees push it out of the window: its new owner's data stays.
+ * Each round keeps a block of a random order (freed twice), reuses part
+ * or all of it, then pushes it out. */
+TEST(a_kept_block_reused_is_never_discarded)
+{
+    pmm_setup(256 * MiB, 1);
+    struct rng g = rng_for(3);
+    int inside = 0;
+    for (int round = 0; round < 40; round++) {
+        unsigned o = SMP_DISCARD_ORDER + (unsigned)rng_below(&g, 3);
+        unsigned char *push[SMP_DISCARD_KEEP];
+        for (int i = 0; i < SMP_DISCARD_KEEP; i++)
+            push[i] = page_alloc(SMP_DISCARD_ORDER);
+        unsigned char *a = page_alloc(o);
+        REQUIRE(a != NULL, "round %d: order %u", round, o);
+        page_free(a, o);                            /* remembered (and discarded) */
+        REQUIRE(page_alloc(o) == a, "round %d: the zone did not hand the block back", round);
+        memset(a, 1, 4096UL << o);
+        page_free(a, o);                            /* freed again: kept */
+        unsigned ro = o - (unsigned)rng_below(&g, o - SMP_DISCARD_ORDER + 2);
+        unsigned char *r = page_alloc(ro);
+        REQUIRE(r != NULL, "round %d: reuse order %u", round, ro);
+        inside += r >= a && r < a + (4096UL << o);
+        unsigned char mark = (unsigned char)(0x40 + round);
+        memset(r, mark, 4096UL << ro);
+        for (int i = 0; i < SMP_DISCARD_KEEP; i++)  /* push the kept block out */
+            if (push[i])
+                page_free(push[i], SMP_DISCARD_ORDER);
+        CHECK(holds(r, 4096UL << ro, mark), "round %d: a reused block (order %u in a kept %u) was discarded",
+              round, ro, o);
+        page_free(r, ro);
+        CHECK(pmm_check() == 0, "round %d: check", round);
+    }
+    CHECK(inside > 0, "no round reused the kept block's own pages");
+    pmm_drain();
+    CHECK(pmm_free_pages() == pmm_total_pages(), "all free at the end");
+    pmm_teardown();
+}
+
+/* The case the window is for: one buffer allocated, filled and freed over
+ * and over.  Discarded on every free, each round faulted all of its pages
+ * in again (the malloc port ran 1 MiB rounds 70x slower than glibc); kept,
+ * the rounds after the second fault nothing in. */
+static long minor_faults(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+TEST(a_buffer_freed_and_reused_keeps_its_pages)
+{
+    pmm_setup(256 * MiB, 1);
+    const unsigned o = SMP_DISCARD_ORDER + 2;      /* 4 MiB */
+    const size_t len = 4096UL << o;
+    unsigned long before = smp_hosted_discarded_bytes();
+    long faults = 0;
+    for (int round = 0; round < 20; round++) {
+        long f0 = minor_faults();
+        unsigned char *p = page_alloc(o);
+        REQUIRE(p != NULL, "round %d", round);
+        memset(p, round, len);
+        page_free(p, o);
+        if (round)
+            faults += minor_faults() - f0;
+    }
+    /* The first free discards (the block is new to the window); every
+     * later one keeps, so round 1 faults the pages in again and no later
+     * round does. */
+    CHECK(smp_hosted_discarded_bytes() - before == len, "%lu bytes discarded in the loop, want %zu",
+          smp_hosted_discarded_bytes() - before, len);
+    CHECK(faults < 2 * (long)(len / 4096), "%ld page faults in 19 rounds of a kept %zu-byte buffer", faults, len);
     pmm_teardown();
 }
 
@@ -299,5 +408,6 @@ int main(void)
     return RUN_TESTS(every_order_is_aligned, random_split_merge_sweeps,
                      exhaustion_gives_null_and_recovers, bad_page_free_panics_with_reason,
                      wrong_order_panics, check_detects_corruption,
-                     big_free_blocks_go_back_to_the_kernel, allocations_carve_only_what_they_take);
+                     big_free_blocks_go_back_to_the_kernel, a_kept_block_reused_is_never_discarded,
+                     a_buffer_freed_and_reused_keeps_its_pages, allocations_carve_only_what_they_take);
 }

@@ -122,6 +122,14 @@ uintptr_t smp_port_self(void);
  * port that defines SMP_PORT_HAS_DISCARD provides it; without it, nothing
  * is given back (the usual kernel case: the memory is the kernel's). */
 #define SMP_DISCARD_ORDER 8            /* 1 MiB */
+/* The core remembers the SMP_DISCARD_KEEP such blocks freed last.  One
+ * freed again while remembered (a program's 4 MiB buffer, malloc'ed,
+ * filled and freed in a loop) keeps its pages instead of faulting every
+ * one in again: it goes to the hook only when newer frees push it out,
+ * and only if it is still wholly free then.  Kept blocks hold at most
+ * SMP_DISCARD_KEEP_PAGES pages and 1/16 of the region together. */
+#define SMP_DISCARD_KEEP 4
+#define SMP_DISCARD_KEEP_PAGES 8192     /* 32 MiB */
 #ifdef SMP_PORT_HAS_DISCARD
 #ifndef SMP_PORT_INLINE
 #include <stddef.h>

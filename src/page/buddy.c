@@ -140,6 +140,10 @@ void smp_buddy_init(struct smp_pages *m)
     m->max_order = largest;
     atomic_init(&m->zone.uncarved, 0);
     atomic_init(&m->zone.free_pages, m->npages);
+#ifdef SMP_PORT_HAS_DISCARD
+    m->zone.nkept = 0;
+    m->zone.kept_pages = 0;
+#endif
 }
 
 uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
@@ -176,6 +180,47 @@ void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
 {
     add_free_pages(m, 1L << order);
     merge_push(m, idx, order);
+}
+
+int smp_buddy_take_locked(struct smp_pages *m, uint32_t idx, unsigned order)
+{
+    uint64_t pfn = m->base_pfn + idx;
+    if (order > m->max_order || (pfn & ((1ULL << order) - 1)) ||
+        (uint64_t)idx + (1ULL << order) > atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed))
+        return 0;
+    /* Free buddies are always merged, so if the pages are all free they
+     * lie in one free block, whose head is idx rounded down to its order:
+     * the first head found rounding down from `order` up (as
+     * smp_pg_enclosing_state finds it), and it covers idx iff its order
+     * reaches that far. */
+    for (unsigned k = order; k <= m->max_order; k++) {
+        uint64_t hpfn = pfn & ~((1ULL << k) - 1);
+        if (hpfn < m->base_pfn)
+            return 0;
+        uint32_t h = (uint32_t)(hpfn - m->base_pfn);
+        struct smp_page_head *d = smp_head(m, h);
+        if (smp_state(d) == PG_TAIL)
+            continue;
+        if (smp_state(d) != PG_BUDDY || d->order < k)
+            return 0;                        /* allocated, cached by a CPU, or smaller */
+        unsigned o = d->order;
+        list_remove(m, o, h);
+        /* Split toward idx: each time the half without it goes back. */
+        while (o > order) {
+            o--;
+            if (idx >= h + (1U << o)) {
+                list_push(m, o, h);
+                h += 1U << o;
+            } else {
+                list_push(m, o, h + (1U << o));
+            }
+        }
+        smp_head(m, idx)->order = (uint8_t)order;
+        smp_set_state(smp_head(m, idx), PG_ALLOC);
+        add_free_pages(m, -(1L << order));
+        return 1;
+    }
+    return 0;
 }
 
 /* Verify the free lists against the descriptor walk: every listed block is

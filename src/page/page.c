@@ -145,6 +145,121 @@ static _Noreturn void bad_free(struct smp_pages *pg, uintptr_t addr, unsigned or
     smp_panic_at("page_free", addr, "address not aligned to its order");
 }
 
+#ifdef SMP_PORT_HAS_DISCARD
+/*
+ * Freed blocks of SMP_DISCARD_ORDER and up go to the port's discard hook
+ * (port.h), which drops their pages, so the next user of the block faults
+ * each one in again.  That is right for a block nobody asks for soon, and
+ * a trap for one that is: a program that malloc'ed, filled and freed a
+ * 4 MiB buffer in a loop ran 45x slower than on glibc on the hosted and
+ * malloc ports, 1024 page faults a round.  So the zone remembers the
+ * SMP_DISCARD_KEEP blocks freed last (each position and order).  A block
+ * freed again while it is remembered -- the same position and order, so
+ * most likely the same buffer of the same program -- keeps its pages: it
+ * is marked kept and not discarded.  Any other big free discards as
+ * before.  When a kept block leaves the window (pushed out by newer
+ * entries), it is discarded then if it is still wholly free: taken out of
+ * the zone as if allocated, discarded with no lock held, and freed back.
+ * If it was reused meanwhile, in part or whole, its pages are in use.
+ *
+ * What the window costs: the pages of at most SMP_DISCARD_KEEP free
+ * blocks, together at most SMP_DISCARD_KEEP_PAGES and 1/16 of the region
+ * (a repeated block beyond that is discarded as any other), and only
+ * pages their own repeated users touched: a region reused by blocks of
+ * other sizes (the kalloc benchmark's mixed workload) is discarded at
+ * each of their frees, as before the window, so its peak RSS is unchanged.
+ */
+struct kept {
+    uint32_t idx;
+    unsigned order;
+};
+
+static void kept_remove(struct smp_zone *z, unsigned i)
+{
+    if (z->kept_dirty[i])
+        z->kept_pages -= (size_t)1 << z->kept_order[i];
+    for (; i + 1 < z->nkept; i++) {
+        z->kept_idx[i] = z->kept_idx[i + 1];
+        z->kept_order[i] = z->kept_order[i + 1];
+        z->kept_dirty[i] = z->kept_dirty[i + 1];
+    }
+    z->nkept--;
+}
+
+static void kept_append(struct smp_zone *z, uint32_t idx, unsigned order, bool dirty)
+{
+    z->kept_idx[z->nkept] = idx;
+    z->kept_order[z->nkept] = (uint8_t)order;
+    z->kept_dirty[z->nkept] = dirty;
+    z->nkept++;
+    if (dirty)
+        z->kept_pages += (size_t)1 << order;
+}
+
+/* Push the oldest entry out; a kept one still wholly free is taken from
+ * the zone into *out for its discard (1), else nothing is (0). */
+static unsigned evict_locked(struct smp_pages *pg, struct kept *out)
+{
+    struct smp_zone *z = &pg->zone;
+    struct kept e = { z->kept_idx[0], z->kept_order[0] };
+    bool dirty = z->kept_dirty[0];
+    kept_remove(z, 0);
+    if (!dirty || !smp_buddy_take_locked(pg, e.idx, e.order))
+        return 0;
+    *out = e;
+    return 1;
+}
+
+/* The block (idx, order), still allocated, is being freed: 1 if it is to
+ * keep its pages (the caller frees it into the zone), 0 if the caller
+ * discards it first.  Either way the window's evicted kept blocks, taken
+ * from the zone, are in out[] (*nout, at most SMP_DISCARD_KEEP).  Zone
+ * lock held. */
+static int keep_locked(struct smp_pages *pg, uint32_t idx, unsigned order, struct kept *out, unsigned *nout)
+{
+    struct smp_zone *z = &pg->zone;
+    size_t budget = pg->npages / 16 < SMP_DISCARD_KEEP_PAGES ? pg->npages / 16 : SMP_DISCARD_KEEP_PAGES;
+    size_t pages = (size_t)1 << order;
+    int keep = 0;
+    *nout = 0;
+    for (unsigned i = 0; i < z->nkept; i++)
+        if (z->kept_idx[i] == idx && z->kept_order[i] == order) {
+            keep = z->kept_dirty[i] || z->kept_pages + pages <= budget;
+            kept_remove(z, i);
+            break;
+        }
+    /* Room for the entry, and for its pages if it keeps them. */
+    while (z->nkept == SMP_DISCARD_KEEP || (keep && z->kept_pages + pages > budget))
+        *nout += evict_locked(pg, &out[*nout]);
+    kept_append(z, idx, order, keep);
+    return keep;
+}
+
+static void free_keeping(struct smp_pages *pg, void *p, unsigned order)
+{
+    uint32_t idx = smp_page_index(pg, (uintptr_t)p);
+    struct kept out[SMP_DISCARD_KEEP];
+    unsigned n;
+    smp_lock_acquire(&pg->zone.lock);
+    /* The test the zone free makes, now, so a bad free panics before
+     * anything is dropped.  A double free racing this one passes it too;
+     * the zone free tests again under the lock and panics for the second. */
+    smp_pg_validate_free(pg, idx, order, "page_free");
+    int keep = keep_locked(pg, idx, order, out, &n);
+    smp_lock_release(&pg->zone.lock);
+    if (!keep)
+        smp_port_discard(p, (size_t)SMP_PAGE_SIZE << order);   /* still ours: allocated */
+    for (unsigned i = 0; i < n; i++)
+        smp_port_discard((void *)smp_page_addr(pg, out[i].idx), (size_t)SMP_PAGE_SIZE << out[i].order);
+    smp_lock_acquire(&pg->zone.lock);
+    smp_pg_validate_free(pg, idx, order, "page_free");
+    smp_buddy_free_locked(pg, idx, order);
+    for (unsigned i = 0; i < n; i++)
+        smp_buddy_free_locked(pg, out[i].idx, out[i].order);
+    smp_lock_release(&pg->zone.lock);
+}
+#endif
+
 void smp_pg_free_large(struct smp_pages *pg, void *p, unsigned order)
 {
     uintptr_t addr = (uintptr_t)p;
@@ -153,13 +268,8 @@ void smp_pg_free_large(struct smp_pages *pg, void *p, unsigned order)
         bad_free(pg, addr, order);
 #ifdef SMP_PORT_HAS_DISCARD
     if (order >= SMP_DISCARD_ORDER) {
-        /* Give the contents back while the block is still the caller's
-         * (allocated: no other CPU can take it), after the same test the
-         * zone free makes, so a bad free panics before anything is lost.
-         * A double free racing this one passes both tests here; the zone
-         * free tests again under the lock and panics for the second. */
-        smp_pg_validate_free(pg, smp_page_index(pg, addr), order, "page_free");
-        smp_port_discard(p, (size_t)SMP_PAGE_SIZE << order);
+        free_keeping(pg, p, order);
+        return;
     }
 #endif
     smp_pg_zone_free(pg, p, order);

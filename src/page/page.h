@@ -146,6 +146,16 @@ struct smp_zone {
      * no descriptor or head of theirs has been written (buddy.c says why).
      * Grows only, under the lock; read relaxed by diagnostics. */
     _Atomic uint32_t uncarved;
+#ifdef SMP_PORT_HAS_DISCARD
+    /* The last blocks of SMP_DISCARD_ORDER and up freed, oldest first,
+     * and which of them kept their pages (dirty); kept_pages counts those.
+     * page.c says why.  Under the lock. */
+    uint32_t kept_idx[SMP_DISCARD_KEEP];
+    uint8_t kept_order[SMP_DISCARD_KEEP];
+    bool kept_dirty[SMP_DISCARD_KEEP];
+    unsigned nkept;
+    size_t kept_pages;
+#endif
 };
 
 struct smp_pages {
@@ -266,6 +276,13 @@ void smp_buddy_init(struct smp_pages *pg);
 void smp_buddy_carve_all_locked(struct smp_pages *pg);
 uint32_t smp_buddy_alloc_locked(struct smp_pages *pg, unsigned order);
 void smp_buddy_free_locked(struct smp_pages *pg, uint32_t idx, unsigned order);
+/* Take the pages [idx, idx + 2^order) out of the zone as one allocated
+ * block (PG_ALLOC, as smp_buddy_alloc_locked leaves it) if they are all
+ * free in it: their free block comes off its list and is split down to
+ * them, the other halves going back.  1, or 0 with nothing changed (some
+ * page is allocated, in a CPU's cache, or uncarved; or idx is not aligned
+ * to order). */
+int smp_buddy_take_locked(struct smp_pages *pg, uint32_t idx, unsigned order);
 int smp_buddy_check_locked(struct smp_pages *pg, size_t nheads_seen);
 
 /* ---- pcp.c --------------------------------------------------------------- */
