@@ -7,6 +7,7 @@
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
 #include <smpmem/spinlock.h>
+#include <smpmem/port.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,60 @@ TEST(stamped_churn_on_8_cpus)
     pmm_drain();
     CHECK(pmm_free_pages() == total, "free == total after drain");
     CHECK(pmm_check() == 0, "check after drain");
+    teardown();
+}
+
+/* --- big blocks on every CPU at once: blocks of 1-4 MiB allocated,
+ * stamped through, held a while and freed, often the same block again
+ * (the zone's window keeps a block freed twice, page.c), with a check now
+ * and then.  A discard of a block someone holds (a window entry pushed
+ * out after its pages were reused) zeroes its stamps; an overlap
+ * overwrites them. */
+static void big_churn(int cpu, void *arg)
+{
+    (void)arg;
+    struct rng g = rng_for((uint64_t)cpu);
+    struct { unsigned char *p; unsigned order; uint64_t tag; } held[3] = { { 0, 0, 0 } };
+    long rounds = scaled(600);
+    for (long r = 0; r < rounds; r++) {
+        unsigned i = (unsigned)rng_below(&g, 3);
+        if (held[i].p) {
+            size_t len = 4096UL << held[i].order;
+            for (size_t off = 0; off < len; off += len / 8)
+                CHECK(*(uint64_t *)(held[i].p + off) == held[i].tag + off,
+                      "cpu %d: big block %p order %u lost its stamp at %zu", cpu, (void *)held[i].p,
+                      held[i].order, off);
+            page_free(held[i].p, held[i].order);
+            held[i].p = NULL;
+            continue;
+        }
+        unsigned o = SMP_DISCARD_ORDER + (unsigned)rng_below(&g, 3);
+        unsigned char *p = page_alloc(o);
+        if (!p)
+            continue;                               /* others hold the rest */
+        uint64_t tag = rng_next(&g) << 16;
+        size_t len = 4096UL << o;
+        for (size_t off = 0; off < len; off += len / 8)
+            *(uint64_t *)(p + off) = tag + off;
+        held[i].p = p;
+        held[i].order = o;
+        held[i].tag = tag;
+        if (r % 97 == 0)
+            CHECK(pmm_check() == 0, "cpu %d: check under big churn", cpu);
+    }
+    for (unsigned i = 0; i < 3; i++)
+        if (held[i].p)
+            page_free(held[i].p, held[i].order);
+}
+
+TEST(big_blocks_churn_on_8_cpus)
+{
+    setup(256 * MiB);
+    size_t total = pmm_total_pages();
+    run_on_cpus(NCPU, big_churn, NULL);
+    CHECK(pmm_check() == 0, "check after big churn");
+    pmm_drain();
+    CHECK(pmm_free_pages() == total, "free %zu != total %zu after big churn", pmm_free_pages(), total);
     teardown();
 }
 
@@ -323,7 +378,7 @@ TEST(kmem_locks_are_not_contended)
 
 int main(void)
 {
-    return RUN_TESTS(stamped_churn_on_8_cpus, allocate_everything_then_cross_cpu_free,
+    return RUN_TESTS(stamped_churn_on_8_cpus, big_blocks_churn_on_8_cpus, allocate_everything_then_cross_cpu_free,
                      one_cpu_gets_every_page_by_stealing, other_cpus_take_everything_one_cpu_freed,
                      kmem_locks_are_not_contended);
 }
