@@ -14,6 +14,10 @@
  *   stress passive THREADS ROUNDS            passive false sharing: the
  *       main thread allocates, threads free those objects and allocate
  *       their own, then write them over and over
+ *   stress bigbuf THREADS ROUNDS MIB         a big buffer reused: each
+ *       thread mallocs MIB MiB, fills it and frees it, round after round;
+ *       an allocator that gives every freed big block back to the kernel
+ *       faults all its pages in again each round
  * Prints one checksum line, the same under any correct allocator.
  */
 #define _GNU_SOURCE
@@ -218,6 +222,37 @@ static void falseshare(int threads, int rounds, int passive)
     free(t);
 }
 
+struct bigbuf_arg { int rounds; size_t len; };
+
+static void *bigbuf_thread(void *p)
+{
+    const struct bigbuf_arg *a = p;
+    unsigned long long sum = 0;
+    for (int r = 0; r < a->rounds; r++) {
+        unsigned char *b = malloc(a->len);
+        if (!b) {
+            fprintf(stderr, "stress bigbuf: malloc(%zu) failed\n", a->len);
+            exit(1);
+        }
+        memset(b, r & 0xff, a->len);
+        sum += b[0] + b[a->len / 2] + b[a->len - 1];
+        free(b);
+    }
+    add_sum(sum);
+    return NULL;
+}
+
+static void bigbuf(int threads, int rounds, int mib)
+{
+    struct bigbuf_arg a = { rounds, (size_t)mib << 20 };
+    pthread_t *t = malloc(sizeof *t * (size_t)threads);
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, bigbuf_thread, &a);
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -231,8 +266,10 @@ int main(int argc, char **argv)
         falseshare(a ? a : 4, b ? b : 20000, 0);
     else if (!strcmp(mode, "passive"))
         falseshare(a ? a : 4, b ? b : 20000, 1);
+    else if (!strcmp(mode, "bigbuf"))
+        bigbuf(a ? a : 2, b ? b : 100, c ? c : 4);
     else {
-        fprintf(stderr, "usage: stress larson|prodcons|falseshare|passive [numbers]\n");
+        fprintf(stderr, "usage: stress larson|prodcons|falseshare|passive|bigbuf [numbers]\n");
         return 2;
     }
     printf("%s checksum %llu\n", mode, checksum);
