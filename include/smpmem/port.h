@@ -116,9 +116,12 @@ uintptr_t smp_port_self(void);
  * give its backing back -- madvise(MADV_DONTNEED) on a hosted port, the
  * hypervisor's free page reporting in a guest kernel (virtio-balloon).  The
  * range must stay usable: smpmem hands it out again later with no further
- * call, and its contents may then be anything.  Called from the CPU that
- * frees the block, with no smpmem lock held and outside every section,
- * before the block goes back to the zone; it must not call into smpmem.  A
+ * call, and its contents may then be anything.  Called with no smpmem
+ * lock held and outside every section, while nothing else can reach the
+ * block: from the CPU that frees it, before it goes back to the zone, or,
+ * for a block the zone kept (below), from the CPU whose free pushes it out,
+ * with the block taken out of the zone until the call returns.  It must
+ * not call into smpmem.  A
  * port that defines SMP_PORT_HAS_DISCARD provides it; without it, nothing
  * is given back (the usual kernel case: the memory is the kernel's). */
 #define SMP_DISCARD_ORDER 8            /* 1 MiB */
