@@ -142,8 +142,28 @@ void smp_buddy_init(struct smp_pages *m)
     atomic_init(&m->zone.free_pages, m->npages);
 #ifdef SMP_PORT_HAS_DISCARD
     m->zone.nkept = 0;
-    m->zone.kept_pages = 0;
 #endif
+}
+
+/* Take the block (idx, order) out of the free block (h, o) that holds it:
+ * that one comes off its list and is split toward idx, each time the half
+ * without idx going back; idx ends allocated (PG_ALLOC: the caller
+ * re-labels it if needed). */
+static void take_from(struct smp_pages *m, uint32_t h, unsigned o, uint32_t idx, unsigned order)
+{
+    list_remove(m, o, h);
+    while (o > order) {
+        o--;
+        if (idx >= h + (1U << o)) {
+            list_push(m, o, h);
+            h += 1U << o;
+        } else {
+            list_push(m, o, h + (1U << o));
+        }
+    }
+    smp_head(m, idx)->order = (uint8_t)order;
+    smp_set_state(smp_head(m, idx), PG_ALLOC);
+    add_free_pages(m, -(1L << order));
 }
 
 uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
@@ -164,15 +184,7 @@ uint32_t smp_buddy_alloc_locked(struct smp_pages *m, unsigned order)
         carve_next(m, order);
     }
     uint32_t idx = m->zone.free_head[o];
-    list_remove(m, o, idx);
-    /* Split: keep the lower half, free the upper half, until order fits. */
-    while (o > order) {
-        o--;
-        list_push(m, o, idx + (1U << o));
-    }
-    smp_head(m, idx)->order = (uint8_t)order;
-    smp_set_state(smp_head(m, idx), PG_ALLOC);  /* the caller re-labels it if needed */
-    add_free_pages(m, -(1L << order));
+    take_from(m, idx, o, idx, order);
     return idx;
 }
 
@@ -184,43 +196,19 @@ void smp_buddy_free_locked(struct smp_pages *m, uint32_t idx, unsigned order)
 
 int smp_buddy_take_locked(struct smp_pages *m, uint32_t idx, unsigned order)
 {
-    uint64_t pfn = m->base_pfn + idx;
-    if (order > m->max_order || (pfn & ((1ULL << order) - 1)) ||
+    if (order > m->max_order || ((m->base_pfn + idx) & ((1ULL << order) - 1)) ||
         (uint64_t)idx + (1ULL << order) > atomic_load_explicit(&m->zone.uncarved, memory_order_relaxed))
         return 0;
-    /* Free buddies are always merged, so if the pages are all free they
-     * lie in one free block, whose head is idx rounded down to its order:
-     * the first head found rounding down from `order` up (as
-     * smp_pg_enclosing_state finds it), and it covers idx iff its order
-     * reaches that far. */
-    for (unsigned k = order; k <= m->max_order; k++) {
-        uint64_t hpfn = pfn & ~((1ULL << k) - 1);
-        if (hpfn < m->base_pfn)
-            return 0;
-        uint32_t h = (uint32_t)(hpfn - m->base_pfn);
-        struct smp_page_head *d = smp_head(m, h);
-        if (smp_state(d) == PG_TAIL)
-            continue;
-        if (smp_state(d) != PG_BUDDY || d->order < k)
-            return 0;                        /* allocated, cached by a CPU, or smaller */
-        unsigned o = d->order;
-        list_remove(m, o, h);
-        /* Split toward idx: each time the half without it goes back. */
-        while (o > order) {
-            o--;
-            if (idx >= h + (1U << o)) {
-                list_push(m, o, h);
-                h += 1U << o;
-            } else {
-                list_push(m, o, h + (1U << o));
-            }
-        }
-        smp_head(m, idx)->order = (uint8_t)order;
-        smp_set_state(smp_head(m, idx), PG_ALLOC);
-        add_free_pages(m, -(1L << order));
-        return 1;
-    }
-    return 0;
+    /* Free buddies are always merged, so if the pages are all free they lie
+     * in one free block, the one whose head covers idx. */
+    uint32_t h = smp_pg_enclosing_head(m, idx);
+    if (h == SMP_NIL)
+        return 0;
+    struct smp_page_head *d = smp_head(m, h);
+    if (smp_state(d) != PG_BUDDY || d->order < order)
+        return 0;                            /* allocated, cached by a CPU, or smaller */
+    take_from(m, h, d->order, idx, order);
+    return 1;
 }
 
 /* Verify the free lists against the descriptor walk: every listed block is

@@ -62,12 +62,8 @@ int smp_pg_init(struct smp_pages *pg, uintptr_t start, uintptr_t end, int ncpu, 
     return 0;
 }
 
-unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx)
+uint32_t smp_pg_enclosing_head(const struct smp_pages *pg, uint32_t idx)
 {
-    /* The uncarved tail first: rounding down from a page there can land on
-     * a carved head below the tail, which never covers it. */
-    if (idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed))
-        return PG_BUDDY;
     /* Heads are aligned to their order, so the head is idx rounded down to
      * some power of two: the first non-tail page found rounding down covers
      * idx iff its order reaches that far. */
@@ -76,11 +72,22 @@ unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx)
         uint64_t h = pfn & ~((1ULL << k) - 1);
         if (h < pg->base_pfn)
             break;
-        const struct smp_page_head *d = smp_head(pg, (uint32_t)(h - pg->base_pfn));
+        uint32_t hi = (uint32_t)(h - pg->base_pfn);
+        const struct smp_page_head *d = smp_head(pg, hi);
         if (smp_state(d) != PG_TAIL)
-            return d->order >= k ? smp_state(d) : PG_TAIL;
+            return d->order >= k ? hi : SMP_NIL;
     }
-    return PG_TAIL;                          /* carved, yet in no block: corrupt */
+    return SMP_NIL;
+}
+
+unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx)
+{
+    /* The uncarved tail first: rounding down from a page there can land on
+     * a carved head below the tail, which never covers it. */
+    if (idx >= atomic_load_explicit(&pg->zone.uncarved, memory_order_relaxed))
+        return PG_BUDDY;
+    uint32_t h = smp_pg_enclosing_head(pg, idx);
+    return h == SMP_NIL ? PG_TAIL : smp_state(smp_head(pg, h));   /* NIL: carved, in no block: corrupt */
 }
 
 void *smp_pg_zone_alloc(struct smp_pages *pg, unsigned order)
@@ -173,42 +180,30 @@ static _Noreturn void bad_free(struct smp_pages *pg, uintptr_t addr, unsigned or
  * of peak RSS there: a region reused by blocks of many sizes kept every
  * page any of them touched.
  */
-struct kept {
-    uint32_t idx;
-    unsigned order;
-};
-
-static void kept_remove(struct smp_zone *z, unsigned i)
+/* Pages the window keeps: those of its dirty entries. */
+static size_t kept_pages(const struct smp_zone *z)
 {
-    if (z->kept_dirty[i])
-        z->kept_pages -= (size_t)1 << z->kept_order[i];
-    for (; i + 1 < z->nkept; i++) {
-        z->kept_idx[i] = z->kept_idx[i + 1];
-        z->kept_order[i] = z->kept_order[i + 1];
-        z->kept_dirty[i] = z->kept_dirty[i + 1];
-    }
-    z->nkept--;
+    size_t n = 0;
+    for (unsigned i = 0; i < z->nkept; i++)
+        if (z->kept[i].dirty)
+            n += (size_t)1 << z->kept[i].order;
+    return n;
 }
 
-static void kept_append(struct smp_zone *z, uint32_t idx, unsigned order, bool dirty)
+static struct smp_kept kept_remove(struct smp_zone *z, unsigned i)
 {
-    z->kept_idx[z->nkept] = idx;
-    z->kept_order[z->nkept] = (uint8_t)order;
-    z->kept_dirty[z->nkept] = dirty;
-    z->nkept++;
-    if (dirty)
-        z->kept_pages += (size_t)1 << order;
+    struct smp_kept e = z->kept[i];
+    for (z->nkept--; i < z->nkept; i++)
+        z->kept[i] = z->kept[i + 1];
+    return e;
 }
 
 /* Push the oldest entry out; a kept one still wholly free is taken from
  * the zone into *out for its discard (1), else nothing is (0). */
-static unsigned evict_locked(struct smp_pages *pg, struct kept *out)
+static unsigned evict_locked(struct smp_pages *pg, struct smp_kept *out)
 {
-    struct smp_zone *z = &pg->zone;
-    struct kept e = { z->kept_idx[0], z->kept_order[0] };
-    bool dirty = z->kept_dirty[0];
-    kept_remove(z, 0);
-    if (!dirty || !smp_buddy_take_locked(pg, e.idx, e.order))
+    struct smp_kept e = kept_remove(&pg->zone, 0);
+    if (!e.dirty || !smp_buddy_take_locked(pg, e.idx, e.order))
         return 0;
     *out = e;
     return 1;
@@ -219,30 +214,29 @@ static unsigned evict_locked(struct smp_pages *pg, struct kept *out)
  * discards it first.  Either way the window's evicted kept blocks, taken
  * from the zone, are in out[] (*nout, at most SMP_DISCARD_KEEP).  Zone
  * lock held. */
-static int keep_locked(struct smp_pages *pg, uint32_t idx, unsigned order, struct kept *out, unsigned *nout)
+static int keep_locked(struct smp_pages *pg, uint32_t idx, unsigned order, struct smp_kept *out, unsigned *nout)
 {
     struct smp_zone *z = &pg->zone;
     size_t budget = pg->npages / 16 < SMP_DISCARD_KEEP_PAGES ? pg->npages / 16 : SMP_DISCARD_KEEP_PAGES;
     size_t pages = (size_t)1 << order;
-    int keep = 0;
+    bool keep = false;
     *nout = 0;
     for (unsigned i = 0; i < z->nkept; i++)
-        if (z->kept_idx[i] == idx && z->kept_order[i] == order) {
-            keep = z->kept_dirty[i] || z->kept_pages + pages <= budget;
-            kept_remove(z, i);
+        if (z->kept[i].idx == idx && z->kept[i].order == order) {
+            keep = kept_remove(z, i).dirty || kept_pages(z) + pages <= budget;
             break;
         }
     /* Room for the entry, and for its pages if it keeps them. */
-    while (z->nkept && (z->nkept == SMP_DISCARD_KEEP || (keep && z->kept_pages + pages > budget)))
+    while (z->nkept && (z->nkept == SMP_DISCARD_KEEP || (keep && kept_pages(z) + pages > budget)))
         *nout += evict_locked(pg, &out[*nout]);
-    kept_append(z, idx, order, keep);
+    z->kept[z->nkept++] = (struct smp_kept){ idx, (uint8_t)order, keep };
     return keep;
 }
 
 static void free_keeping(struct smp_pages *pg, void *p, unsigned order)
 {
     uint32_t idx = smp_page_index(pg, (uintptr_t)p);
-    struct kept out[SMP_DISCARD_KEEP];
+    struct smp_kept out[SMP_DISCARD_KEEP];
     unsigned n;
     smp_lock_acquire(&pg->zone.lock);
     /* The test the zone free makes, now, so a bad free panics before

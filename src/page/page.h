@@ -147,14 +147,14 @@ struct smp_zone {
      * Grows only, under the lock; read relaxed by diagnostics. */
     _Atomic uint32_t uncarved;
 #ifdef SMP_PORT_HAS_DISCARD
-    /* The last blocks of SMP_DISCARD_ORDER and up freed, oldest first,
-     * and which of them kept their pages (dirty); kept_pages counts those.
-     * page.c says why.  Under the lock. */
-    uint32_t kept_idx[SMP_DISCARD_KEEP];
-    uint8_t kept_order[SMP_DISCARD_KEEP];
-    bool kept_dirty[SMP_DISCARD_KEEP];
+    /* The last blocks of SMP_DISCARD_ORDER and up freed, oldest first
+     * (page.c says why).  Under the lock. */
+    struct smp_kept {
+        uint32_t idx;
+        uint8_t order;
+        bool dirty;                  /* freed again while here: kept its pages */
+    } kept[SMP_DISCARD_KEEP];
     unsigned nkept;
-    size_t kept_pages;
 #endif
 };
 
@@ -223,6 +223,9 @@ static inline bool smp_pg_contains(const struct smp_pages *pg, uintptr_t addr)
  * not yet cut into a block), PG_TAIL if no head covers it.  Exact for
  * blocks the caller owns, a hint otherwise. */
 unsigned smp_pg_enclosing_state(const struct smp_pages *pg, uint32_t idx);
+/* The head of the block containing carved page idx, or SMP_NIL if no head
+ * covers it (not for a page of the uncarved tail). */
+uint32_t smp_pg_enclosing_head(const struct smp_pages *pg, uint32_t idx);
 
 /* ---- setup (page.c) ------------------------------------------------------ */
 /* Carve [start, end) into the per-CPU caches, the descriptors, heads and
