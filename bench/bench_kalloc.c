@@ -12,7 +12,8 @@
  * baseline, is shown but is not a peer).  Never asserts a time; exits 1 if
  * a workload run failed (a stamp check found overlapping blocks, a crash).
  *
- * Peak RSS is each run's ru_maxrss (from wait4 on the workload process):
+ * Peak RSS is each run's VmHWM, which the workload process reads from
+ * /proc/self/status as its last act (ru_maxrss from wait4 where it cannot):
  * each allocator runs in its own process, so it is that allocator's peak.
  *
  * The noise floor: in every round smpmem runs a second time, as
@@ -189,7 +190,11 @@ static double run_workload(const char *alloc, const char *wl, int threads,
         failures++;
         return NAN;
     }
-    *rss_mib = (double)rss / 1024.0;
+    /* The workload's own VmHWM where it reports one (kalloc_workload.c's
+     * peak_rss_kib says why ru_maxrss is not exact); else ru_maxrss. */
+    const char *h = strstr(out, " hwm_kib ");
+    long hwm = h ? atol(h + 9) : -1;
+    *rss_mib = (double)(hwm > 0 ? hwm : rss) / 1024.0;
     return strtod(m + 6, NULL);
 }
 
@@ -434,7 +439,7 @@ static void report_rss(const struct list *wls, const struct list *thr,
     int w = find(wls, "mixed"), self = find(allocs, "smpmem");
     if (w < 0)
         return;
-    printf("\npeak RSS on mixed, MiB (each allocator's process, ru_maxrss; median of %d rounds)\n",
+    printf("\npeak RSS on mixed, MiB (each allocator's process, VmHWM; median of %d rounds)\n",
            rounds);
     printf("%-18s", "allocator");
     for (int t = 0; t < thr->n; t++)

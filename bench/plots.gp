@@ -97,7 +97,7 @@ if (have("instructions.tsv")) {
 # ---- peak RSS --------------------------------------------------------------
 if (have("rss.tsv")) {
     set output path("rss.png")
-    set title "Peak RSS on the mixed workload, MiB (each allocator's process, ru_maxrss)"
+    set title "Peak RSS on the mixed workload, MiB (each allocator's process, VmHWM)"
     set xlabel "allocator"
     set ylabel "MiB"
     plot for [i=2:ncol("rss.tsv")] path("rss.tsv") using i:xtic(1) title columnheader(i)
