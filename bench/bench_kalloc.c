@@ -15,6 +15,12 @@
  * Peak RSS is each run's VmHWM, which the workload process reads from
  * /proc/self/status as its last act (ru_maxrss from wait4 where it cannot):
  * each allocator runs in its own process, so it is that allocator's peak.
+ * It varies from run to run with where ASLR puts the libraries, because
+ * the kernel maps a library's cached pages 64 KiB at a time around each
+ * page touched: the same glibc run read 2372..2592 KiB.  The mixed runs
+ * are short, so they are repeated for the RSS figures alone, three times
+ * as many rounds as the timed ones, which narrows the interval the verdict
+ * reads by about 1/sqrt(3).
  *
  * The noise floor: in every round smpmem runs a second time, as
  * "smpmem-again", after the peers of the cell.  The same binary with the
@@ -43,6 +49,9 @@
  *   KALLOC_BENCH_IALLOCS    allocators counted with callgrind [all of ALLOCS]
  *   KALLOC_BENCH_RAW        1: also print every run's figure as it finishes
  *   KALLOC_BENCH_AA         0: no smpmem-again runs [1]
+ *   KALLOC_BENCH_RSS_ROUNDS rounds of peak RSS on mixed [3 x ROUNDS, at most
+ *                           101]: after the timed rounds, the mixed runs
+ *                           again for their peak RSS alone (below)
  * Progress goes to stderr only when it is a terminal.
  */
 #define _GNU_SOURCE
@@ -595,6 +604,13 @@ int main(void)
         fprintf(stderr, "bench_kalloc: bad KALLOC_BENCH_ROUNDS or KALLOC_BENCH_OPS\n");
         return 1;
     }
+    char three[16];
+    snprintf(three, sizeof three, "%d", 3 * rounds < MAX_ROUNDS ? 3 * rounds : MAX_ROUNDS);
+    int rss_rounds = atoi(env_or("KALLOC_BENCH_RSS_ROUNDS", three));
+    if (rss_rounds < rounds || rss_rounds > MAX_ROUNDS) {
+        fprintf(stderr, "bench_kalloc: KALLOC_BENCH_RSS_ROUNDS must be %d..%d\n", rounds, MAX_ROUNDS);
+        return 1;
+    }
 
     /* Drop allocators whose binary is missing, loudly. */
     for (struct list *l = &allocs; l; l = l == &allocs ? &ialloc : NULL)
@@ -636,6 +652,17 @@ int main(void)
                         printf("raw round %d %s %s threads %s: %.2f Mops/s\n", r + 1,
                                wls.item[w], thr.item[t], allocs.item[a], x);
                 }
+    /* Peak RSS alone: the mixed runs again, same interleaving, seeds on. */
+    int wm = find(&wls, "mixed");
+    for (int r = rounds; wm >= 0 && r < rss_rounds; r++)
+        for (int t = 0; t < thr.n; t++)
+            for (int a = 0; a < allocs.n; a++) {
+                if (tty)
+                    fprintf(stderr, "\rRSS round %d/%d  %2s threads  %-10s", r + 1, rss_rounds,
+                            thr.item[t], allocs.item[a]);
+                run_workload(allocs.item[a], "mixed", atoi(thr.item[t]), ops,
+                             seed + (unsigned long)r, &rss[wm][t][a][r]);
+            }
     if (tty)
         fprintf(stderr, "\r%60s\r", "");
 
@@ -643,7 +670,7 @@ int main(void)
     for (int w = 0; w < wls.n; w++)
         report_workload(&wls, w, &thr, &allocs, rounds);
     report_ratios(&wls, &thr, &allocs, rounds);
-    report_rss(&wls, &thr, &allocs, rounds);
+    report_rss(&wls, &thr, &allocs, rss_rounds);
     if (ipairs > 0)
         report_instructions(&ialloc, ipairs);
     if (skipped[0])
