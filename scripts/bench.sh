@@ -35,6 +35,7 @@ if [ $quick = 1 ]; then
     export BENCH_ITERS="${BENCH_ITERS:-20000}"           # bench_pages
     export BENCH_OPS="${BENCH_OPS:-200000}"              # bench_bcache
     export KALLOC_BENCH_OPS="${KALLOC_BENCH_OPS:-200000}"
+    export KALLOC_BENCH_RSS_ROUNDS="${KALLOC_BENCH_RSS_ROUNDS:-$BENCH_ROUNDS}"   # no extra RSS runs
     export KALLOC_BENCH_IPAIRS="${KALLOC_BENCH_IPAIRS:-20000}"
     export KALLOC_BENCH_IALLOCS="${KALLOC_BENCH_IALLOCS:-smpmem,mimalloc,tcmalloc}"
     export BENCH_IHITS="${BENCH_IHITS:-20000}"           # bench_bcache's callgrind count
