@@ -267,15 +267,19 @@ __attribute__((noinline)) void kalloc_page_pair_loop(unsigned long n)
 }
 
 /* The process's peak resident set in KiB, as /proc/self/status's VmHWM:
- * the larger of the kernel's high-water mark and the resident set now,
- * summed exactly.  ru_maxrss is not exact on this machine's kernel (6.18,
- * whose per-process RSS counters are per-CPU counters, read approximately
- * where ru_maxrss is taken): a program that touches 1000 pages and exits
- * read 5160-5224 KiB here and 5316-5460 KiB from ru_maxrss, and the mixed
- * workload under glibc, with ASLR off so that every run is the same,
- * always read 2592 KiB here and 2564 or 2692 KiB from ru_maxrss.  That
- * error is as big as the differences being measured.  Read with open/read
- * into the stack, so that measuring allocates nothing; -1 without /proc. */
+ * the larger of the kernel's high-water mark and the resident set now.
+ * This kernel (6.18) counts resident pages in per-CPU counters.  /proc
+ * sums them exactly for the resident set now, but the high-water mark,
+ * and ru_maxrss with it, is sampled from an approximate read, and only
+ * when the resident set is about to shrink (munmap, madvise, exit).  A
+ * program that touched 4000 KiB read 5208-5364 KiB from VmRSS and then
+ * 5036-5296 KiB from ru_maxrss; the mixed workload under glibc, with ASLR
+ * off so that every run is the same, always read 2592 KiB here and 2564
+ * or 2692 KiB from ru_maxrss.  That error is as big as the differences
+ * being measured.  Every workload ends within a few pages of its peak (the
+ * live blocks freed last are a few pages), so the exact resident set now
+ * decides the figure.  Read with open/read into the stack, so that
+ * measuring allocates nothing; -1 without /proc. */
 static long peak_rss_kib(void)
 {
     char buf[4096];
