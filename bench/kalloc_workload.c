@@ -276,10 +276,12 @@ __attribute__((noinline)) void kalloc_page_pair_loop(unsigned long n)
  * 5036-5296 KiB from ru_maxrss; the mixed workload under glibc, with ASLR
  * off so that every run is the same, always read 2592 KiB here and 2564
  * or 2692 KiB from ru_maxrss.  That error is as big as the differences
- * being measured.  Every workload ends within a few pages of its peak (the
- * live blocks freed last are a few pages), so the exact resident set now
- * decides the figure.  Read with open/read into the stack, so that
- * measuring allocates nothing; -1 without /proc. */
+ * being measured.  Under smpmem, glibc, mimalloc and tcmalloc the mixed
+ * workload ends at or within 60 KiB of its high-water mark (VmRSS read
+ * here equals VmHWM, or nearly), so the exact resident set decides the
+ * figure; an allocator that gives memory back before the end (jemalloc,
+ * TBB at 8 threads) gets the sampled mark.  Read with open/read into the
+ * stack, so that measuring allocates nothing; -1 without /proc. */
 static long peak_rss_kib(void)
 {
     char buf[4096];
