@@ -604,9 +604,8 @@ int main(void)
         fprintf(stderr, "bench_kalloc: bad KALLOC_BENCH_ROUNDS or KALLOC_BENCH_OPS\n");
         return 1;
     }
-    char three[16];
-    snprintf(three, sizeof three, "%d", 3 * rounds < MAX_ROUNDS ? 3 * rounds : MAX_ROUNDS);
-    int rss_rounds = atoi(env_or("KALLOC_BENCH_RSS_ROUNDS", three));
+    int rss_rounds = (int)bench_env_int("KALLOC_BENCH_RSS_ROUNDS",
+                                        3 * rounds < MAX_ROUNDS ? 3 * rounds : MAX_ROUNDS);
     if (rss_rounds < rounds || rss_rounds > MAX_ROUNDS) {
         fprintf(stderr, "bench_kalloc: KALLOC_BENCH_RSS_ROUNDS must be %d..%d\n", rounds, MAX_ROUNDS);
         return 1;
@@ -638,31 +637,25 @@ int main(void)
     print_load("at start");
     fflush(stdout);
     int raw = atoi(env_or("KALLOC_BENCH_RAW", "0")) > 0, tty = isatty(2);
-    for (int r = 0; r < rounds; r++)
-        for (int w = 0; w < wls.n; w++)
+    /* Rounds past `rounds` run only mixed, for its peak RSS alone. */
+    for (int r = 0; r < rss_rounds; r++)
+        for (int w = 0; w < wls.n; w++) {
+            if (r >= rounds && strcmp(wls.item[w], "mixed") != 0)
+                continue;
             for (int t = 0; t < thr.n; t++)
                 for (int a = 0; a < allocs.n; a++) {
                     if (tty)
                         fprintf(stderr, "\rround %d/%d  %-6s %2s threads  %-10s", r + 1,
-                                rounds, wls.item[w], thr.item[t], allocs.item[a]);
+                                rss_rounds, wls.item[w], thr.item[t], allocs.item[a]);
                     double x = run_workload(allocs.item[a], wls.item[w], atoi(thr.item[t]),
                                             ops, seed + (unsigned long)r, &rss[w][t][a][r]);
-                    mops[w][t][a][r] = x;
+                    if (r < rounds)
+                        mops[w][t][a][r] = x;
                     if (raw)
                         printf("raw round %d %s %s threads %s: %.2f Mops/s\n", r + 1,
                                wls.item[w], thr.item[t], allocs.item[a], x);
                 }
-    /* Peak RSS alone: the mixed runs again, same interleaving, seeds on. */
-    int wm = find(&wls, "mixed");
-    for (int r = rounds; wm >= 0 && r < rss_rounds; r++)
-        for (int t = 0; t < thr.n; t++)
-            for (int a = 0; a < allocs.n; a++) {
-                if (tty)
-                    fprintf(stderr, "\rRSS round %d/%d  %2s threads  %-10s", r + 1, rss_rounds,
-                            thr.item[t], allocs.item[a]);
-                run_workload(allocs.item[a], "mixed", atoi(thr.item[t]), ops,
-                             seed + (unsigned long)r, &rss[wm][t][a][r]);
-            }
+        }
     if (tty)
         fprintf(stderr, "\r%60s\r", "");
 
