@@ -16,11 +16,17 @@
  * (alternating which goes first) round after round; medians are reported.
  * Each round also runs the hits' control (proc_control): the same hits in
  * 1 and in 2 processes, a cache each, to tell the host's scaling apart
- * from the cache's.
+ * from the cache's.  The scaling target (2 threads against 1) is judged on
+ * the scaling runs (smpmem's hits at 1 and 2 threads, and the control),
+ * which each round runs back to back; after the full rounds they run
+ * alone for more rounds (BENCH_HIT_ROUNDS), since they are short and this
+ * host's speed moves in phases of seconds.
  * With BENCH_RESULTS set (make bench sets it), the hit table is also
  * written to $BENCH_RESULTS/bcache_hits.tsv.
  *
  * Environment: BENCH_ROUNDS (default 7, at least 5 are recommended),
+ * BENCH_HIT_ROUNDS (rounds of the scaling runs, default 3 x BENCH_ROUNDS,
+ * BENCH_ROUNDS .. 192),
  * BENCH_OPS (ops per run, default 800000; the hit runs do 4x as many),
  * BENCH_IHITS (hits for the callgrind count of instructions per hit,
  * default 100000, 0 to skip; valgrind as bench_valgrind() finds it).
@@ -60,6 +66,7 @@
 #define DEV 0
 #define NTHREADS 3
 #define MAX_ROUNDS 64
+#define MAX_HIT_ROUNDS 192
 
 static const int threads[NTHREADS] = { 1, 2, 8 };
 
@@ -265,7 +272,7 @@ static struct result run_once(enum impl impl, enum workload wl, int nthreads, lo
  * (support/stats.h), which assumes nothing about this host's noise. */
 static void report_by_round(const char *what, const double *num, const double *den, int rounds)
 {
-    double ratio[MAX_ROUNDS], a, b, cover;
+    double ratio[MAX_HIT_ROUNDS], a, b, cover;
     for (int r = 0; r < rounds; r++)
         ratio[r] = num[r] / den[r];
     double m = stats_median_interval(ratio, rounds, 0.90, &a, &b, &cover);
@@ -396,24 +403,49 @@ int main(int argc, char **argv)
     int rounds = (int)bench_env_int("BENCH_ROUNDS", 7);
     if (rounds > MAX_ROUNDS)
         rounds = MAX_ROUNDS;
+    int hit_rounds = (int)bench_env_int("BENCH_HIT_ROUNDS",
+                                        3 * rounds < MAX_HIT_ROUNDS ? 3 * rounds : MAX_HIT_ROUNDS);
+    if (hit_rounds < rounds || hit_rounds > MAX_HIT_ROUNDS) {
+        fprintf(stderr, "bench_bcache: BENCH_HIT_ROUNDS must be %d..%d\n", rounds, MAX_HIT_ROUNDS);
+        return 1;
+    }
     long total_ops = bench_env_int("BENCH_OPS", 800000);
     void *region = setup_disk();
 
     /* [workload][impl][thread count][round] */
     static double ops[2][2][NTHREADS][MAX_ROUNDS], tas[2][2][NTHREADS][MAX_ROUNDS];
     static double hit[2][NTHREADS][MAX_ROUNDS];
-    static double ctl[2][MAX_ROUNDS];            /* the control, hits/s of 1 and 2 processes */
+    /* The scaling runs, [threads or processes - 1][round]: smpmem's hits
+     * and the control, hits/s */
+    static double scale[2][MAX_HIT_ROUNDS], ctl[2][MAX_HIT_ROUNDS];
     long bad = 0;
     int busy_rounds = 0;
-    for (int r = 0; r < rounds; r++) {
+    for (int r = 0; r < hit_rounds; r++) {
         busy_rounds += bench_others_running() > 0;
-        for (int t = 1; t <= 2; t++)
-            ctl[t - 1][r] = proc_control(t, 4 * total_ops / t, &bad);
         for (int w = 0; w < 2; w++) {
             long n = w == HITS ? 4 * total_ops : total_ops;
-            for (int t = 0; t < NTHREADS; t++) {
+            /* The scaling runs back to back (the control and the cache
+             * take turns going first): a phase of the host lasts seconds,
+             * and a ratio of runs a second apart would mix two. */
+            for (int k = 0; w == HITS && k < 2; k++)
+                for (int t = 1; t <= 2; t++) {
+                    if ((k + r) % 2 == 0) {
+                        ctl[t - 1][r] = proc_control(t, n / t, &bad);
+                        continue;
+                    }
+                    struct result res = run_once(SMPMEM, HITS, t, n, &bad);
+                    scale[t - 1][r] = res.ops_per_s;
+                    if (r < rounds) {
+                        ops[HITS][SMPMEM][t - 1][r] = res.ops_per_s;
+                        tas[HITS][SMPMEM][t - 1][r] = (double)res.contended * 1000.0 / (double)n;
+                        hit[HITS][t - 1][r] = res.hit_pct;
+                    }
+                }
+            for (int t = 0; r < rounds && t < NTHREADS; t++) {
                 for (int k = 0; k < 2; k++) {
                     enum impl impl = (enum impl)((k + r + t) % 2);   /* alternate who goes first */
+                    if (w == HITS && impl == SMPMEM && threads[t] <= 2)
+                        continue;                                    /* a scaling run, above */
                     struct result res = run_once(impl, (enum workload)w, threads[t], n, &bad);
                     ops[w][impl][t][r] = res.ops_per_s;
                     tas[w][impl][t][r] = (double)res.contended * 1000.0 / (double)n;
@@ -454,14 +486,16 @@ int main(int argc, char **argv)
     bench_table_free(tb);
     bench_target(stdout, "mixed, smpmem / single lock at 2 threads", ratio2, 1.8);
 
-    printf("\nhits: per thread only its own hot set of %u blocks, all cached; %ld ops per run\n",
-           HOT, 4 * total_ops);
+    printf("\nhits: per thread only its own hot set of %u blocks, all cached; %ld ops per run;\n"
+           "smpmem at 1 and 2 threads (the scaling runs): median of %d rounds\n",
+           HOT, 4 * total_ops, hit_rounds);
     tb = bench_table_new(7, "threads", "smpmem Mops/s", "xv6 Mops/s", "smpmem/xv6",
                          "smpmem vs 1thr", "xv6 vs 1thr", "hit %");
     double mops[2][NTHREADS];
     for (int t = 0; t < NTHREADS; t++)
         for (int i = 0; i < 2; i++)
-            mops[i][t] = bench_median(ops[HITS][i][t], rounds) / 1e6;
+            mops[i][t] = (i == SMPMEM && threads[t] <= 2 ? bench_median(scale[t], hit_rounds)
+                                                          : bench_median(ops[HITS][i][t], rounds)) / 1e6;
     for (int t = 0; t < NTHREADS; t++) {
         bench_table_cell(tb, "%d", threads[t]);
         bench_table_cell(tb, "%.2f", mops[SMPMEM][t]);
@@ -476,26 +510,26 @@ int main(int argc, char **argv)
     bench_target(stdout, "hits, smpmem 2 threads / 1 thread", mops[SMPMEM][1] / mops[SMPMEM][0],
                  1.8);
     /* The same ratio round by round: each round's 2-thread run against its
-     * own 1-thread run, a few hundred milliseconds apart.  The host's speed
+     * own 1-thread run, a fraction of a second apart.  The host's speed
      * drifts in phases of seconds (a vCPU's core shared or not), which the
      * ratio of medians above mixes across rounds; the spread shows how far
      * one phase moves it, and the control what the host let this very code
      * do with nothing shared. */
-    report_by_round("hits, smpmem 2 threads / 1 thread", ops[HITS][SMPMEM][1], ops[HITS][SMPMEM][0],
-                    rounds);
+    report_by_round("hits, smpmem 2 threads / 1 thread", scale[1], scale[0], hit_rounds);
     report_by_round("control (the same hits in 1 and 2 processes, a cache each, nothing shared), 2 / 1",
-                    ctl[1], ctl[0], rounds);
+                    ctl[1], ctl[0], hit_rounds);
     /* How far one shared cache falls short of sharing nothing: 1.00 when
      * the 2 threads scale as the 2 processes did in the same round. */
-    double hit_scale[MAX_ROUNDS], ctl_scale[MAX_ROUNDS];
-    for (int r = 0; r < rounds; r++) {
-        hit_scale[r] = ops[HITS][SMPMEM][1][r] / ops[HITS][SMPMEM][0][r];
+    double hit_scale[MAX_HIT_ROUNDS], ctl_scale[MAX_HIT_ROUNDS];
+    for (int r = 0; r < hit_rounds; r++) {
+        hit_scale[r] = scale[1][r] / scale[0][r];
         ctl_scale[r] = ctl[1][r] / ctl[0][r];
     }
-    report_by_round("hits' 2 / 1 against the control's", hit_scale, ctl_scale, rounds);
+    report_by_round("hits' 2 / 1 against the control's", hit_scale, ctl_scale, hit_rounds);
     bench_target(stdout, "hits, smpmem / single lock at 2 threads",
                  mops[SMPMEM][1] / mops[BASELINE][1], 1.8);
-    double ctl_mops[2] = { bench_median(ctl[0], rounds) / 1e6, bench_median(ctl[1], rounds) / 1e6 };
+    double ctl_mops[2] = { bench_median(ctl[0], hit_rounds) / 1e6,
+                           bench_median(ctl[1], hit_rounds) / 1e6 };
     write_tsv((const double(*)[NTHREADS])mops, ctl_mops);
     report_instructions(bench_env_int("BENCH_IHITS", 100000));
 
