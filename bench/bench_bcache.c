@@ -280,6 +280,33 @@ static void report_by_round(const char *what, const double *num, const double *d
            what, m, ratio[0], ratio[rounds - 1], 100 * cover, a, b);
 }
 
+/* The hits' 2 / 1 in the rounds where the host gave this process two whole
+ * cores: where the control, run back to back with them, scaled by at least
+ * TWO_CORES.  In other rounds two processes sharing nothing fell short of
+ * the target too (a vCPU's core shared with another guest): no cache could
+ * have met it there, and the rounds say nothing about this one.  Which
+ * rounds count is decided by the control alone, never by the hits. */
+#define TWO_CORES 1.9
+static void report_two_cores(const double *hit_scale, const double *ctl_scale, int rounds)
+{
+    double v[MAX_HIT_ROUNDS], ones[MAX_HIT_ROUNDS];
+    int n = 0;
+    for (int r = 0; r < rounds; r++)
+        if (ctl_scale[r] >= TWO_CORES) {
+            v[n] = hit_scale[r];
+            ones[n++] = 1;
+        }
+    if (n < 5) {
+        printf("hits' 2 / 1 where the host gave two cores (control >= %.1f): %d of %d rounds, too few\n",
+               TWO_CORES, n, rounds);
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "hits' 2 / 1 where the host gave two cores (control >= %.1f, %d of %d rounds)",
+             TWO_CORES, n, rounds);
+    report_by_round(what, v, ones, n);
+}
+
 /* The hit table; ctl: the control's medians (1 and 2 processes), Mops/s. */
 static void write_tsv(const double mops[2][NTHREADS], const double ctl[2])
 {
@@ -526,6 +553,7 @@ int main(int argc, char **argv)
         ctl_scale[r] = ctl[1][r] / ctl[0][r];
     }
     report_by_round("hits' 2 / 1 against the control's", hit_scale, ctl_scale, hit_rounds);
+    report_two_cores(hit_scale, ctl_scale, hit_rounds);
     bench_target(stdout, "hits, smpmem / single lock at 2 threads",
                  mops[SMPMEM][1] / mops[BASELINE][1], 1.8);
     double ctl_mops[2] = { bench_median(ctl[0], hit_rounds) / 1e6,
