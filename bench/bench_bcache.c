@@ -268,13 +268,13 @@ static struct result run_once(enum impl impl, enum workload wl, int nthreads, lo
 }
 
 /* "<what>, round by round: median M (rounds lo .. hi; C% interval a .. b)"
- * of num[r] / den[r]: the interval is the sign test's for the median
+ * of num[r] / den[r] (of num[r] itself with den NULL): the interval is the sign test's for the median
  * (support/stats.h), which assumes nothing about this host's noise. */
 static void report_by_round(const char *what, const double *num, const double *den, int rounds)
 {
     double ratio[MAX_HIT_ROUNDS], a, b, cover;
     for (int r = 0; r < rounds; r++)
-        ratio[r] = num[r] / den[r];
+        ratio[r] = den ? num[r] / den[r] : num[r];
     double m = stats_median_interval(ratio, rounds, 0.90, &a, &b, &cover);
     printf("%s, round by round: median %.2f (rounds %.2f .. %.2f; %.0f%% interval %.2f .. %.2f)\n",
            what, m, ratio[0], ratio[rounds - 1], 100 * cover, a, b);
@@ -289,13 +289,11 @@ static void report_by_round(const char *what, const double *num, const double *d
 #define TWO_CORES 1.9
 static void report_two_cores(const double *hit_scale, const double *ctl_scale, int rounds)
 {
-    double v[MAX_HIT_ROUNDS], ones[MAX_HIT_ROUNDS];
+    double v[MAX_HIT_ROUNDS];
     int n = 0;
     for (int r = 0; r < rounds; r++)
-        if (ctl_scale[r] >= TWO_CORES) {
-            v[n] = hit_scale[r];
-            ones[n++] = 1;
-        }
+        if (ctl_scale[r] >= TWO_CORES)
+            v[n++] = hit_scale[r];
     if (n < 5) {
         printf("hits' 2 / 1 where the host gave two cores (control >= %.1f): %d of %d rounds, too few\n",
                TWO_CORES, n, rounds);
@@ -304,7 +302,7 @@ static void report_two_cores(const double *hit_scale, const double *ctl_scale, i
     char what[96];
     snprintf(what, sizeof what, "hits' 2 / 1 where the host gave two cores (control >= %.1f, %d of %d rounds)",
              TWO_CORES, n, rounds);
-    report_by_round(what, v, ones, n);
+    report_by_round(what, v, NULL, n);
 }
 
 /* The hit table; ctl: the control's medians (1 and 2 processes), Mops/s. */
@@ -541,17 +539,17 @@ int main(int argc, char **argv)
      * drifts in phases of seconds (a vCPU's core shared or not), which the
      * ratio of medians above mixes across rounds; the spread shows how far
      * one phase moves it, and the control what the host let this very code
-     * do with nothing shared. */
-    report_by_round("hits, smpmem 2 threads / 1 thread", scale[1], scale[0], hit_rounds);
-    report_by_round("control (the same hits in 1 and 2 processes, a cache each, nothing shared), 2 / 1",
-                    ctl[1], ctl[0], hit_rounds);
-    /* How far one shared cache falls short of sharing nothing: 1.00 when
-     * the 2 threads scale as the 2 processes did in the same round. */
+     * do with nothing shared.  The third line is how far one shared cache
+     * falls short of sharing nothing: 1.00 when the 2 threads scale as the
+     * 2 processes did in the same round. */
     double hit_scale[MAX_HIT_ROUNDS], ctl_scale[MAX_HIT_ROUNDS];
     for (int r = 0; r < hit_rounds; r++) {
         hit_scale[r] = scale[1][r] / scale[0][r];
         ctl_scale[r] = ctl[1][r] / ctl[0][r];
     }
+    report_by_round("hits, smpmem 2 threads / 1 thread", hit_scale, NULL, hit_rounds);
+    report_by_round("control (the same hits in 1 and 2 processes, a cache each, nothing shared), 2 / 1",
+                    ctl_scale, NULL, hit_rounds);
     report_by_round("hits' 2 / 1 against the control's", hit_scale, ctl_scale, hit_rounds);
     report_two_cores(hit_scale, ctl_scale, hit_rounds);
     bench_target(stdout, "hits, smpmem / single lock at 2 threads",
