@@ -677,6 +677,13 @@ static uint32_t depot_magazine_count_off(void)
     return NIL;
 }
 
+static uint32_t depot_from_no_cpu(void)
+{
+    NEED(get(SMP_DBG_DEPOT_N, 0, CLS2K, 0) > 0, "the 2 KiB depot holds a magazine");
+    poke(SMP_DBG_DEPOT_FROM, 0, CLS2K, 0, NCPU);       /* one past the last CPU */
+    return NIL;
+}
+
 static const struct pcase obj_cases[] = {
     { "slab list link points outside the region", slab_list_outside },
     { "slab list holds a block that is not a slab of this class", slab_list_foreign },
@@ -696,6 +703,7 @@ static const struct pcase obj_cases[] = {
     { "cpu's object cache constants corrupt (base, secret, capacity or test mask)", cpu_test_mask_off },
     { "depot holds more magazines than its bound", depot_over_bound },
     { "magazine count disagrees with its chain", depot_magazine_count_off },
+    { "depot magazine names no CPU as the one that put it", depot_from_no_cpu },
 };
 
 TEST(objects_report_each_violation)

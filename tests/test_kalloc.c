@@ -5,6 +5,7 @@
 #include "kalloc_util.h"
 #include <smpmem/pmm.h>
 #include <smpmem/pmm_debug.h>
+#include <smpmem/hosted.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -357,11 +358,77 @@ TEST(magazines_absorb_swings_of_32_large_objects)
     teardown();
 }
 
+#ifndef SMP_CHECKED
+static int holds(void *const *set, unsigned n, const void *p)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (set[i] == p)
+            return 1;
+    return 0;
+}
+
+/* A CPU short of objects takes back a magazine it put in the depot before
+ * another CPU's, even when the other's is newer (depot.c: another CPU's
+ * freed objects share lines with that CPU's live ones).  CPUs 0 and 1 each
+ * allocate three magazines' worth of 2 KiB objects, free them (each puts
+ * one full magazine: two stay in its own loaded and previous), CPU 1 last,
+ * so its magazine is on top.  Each then allocates as many again: CPU 0
+ * empties its two magazines and goes to the depot, where it must get its
+ * own objects, not CPU 1's; then CPU 1 gets its own.  (Not in the checked
+ * build, whose quarantine holds freed objects back and frees them later in
+ * another order.) */
+TEST(depot_gives_a_cpu_its_own_magazine_first)
+{
+    setup(64 * MiB, 2);
+    enum { CLS = 8, MAXN = 3 * 256 };
+    unsigned cap = (unsigned)smp_pmm_debug_get(SMP_DBG_MAG_CAP, 0, CLS, 0), n = 3 * cap;
+    REQUIRE(n <= MAXN, "magazines of %u", cap);
+    void *mine[2][MAXN], *again[MAXN];
+    for (int cpu = 0; cpu < 2; cpu++) {
+        smp_hosted_bind_cpu(cpu);
+        for (unsigned i = 0; i < n; i++)
+            REQUIRE((mine[cpu][i] = kalloc(2000)) != NULL, "kalloc on CPU %d", cpu);
+    }
+    for (int cpu = 0; cpu < 2; cpu++) {
+        smp_hosted_bind_cpu(cpu);
+        for (unsigned i = 0; i < n; i++)
+            kfree(mine[cpu][i]);
+    }
+    unsigned long long nd = smp_pmm_debug_get(SMP_DBG_DEPOT_N, 0, CLS, 0);
+    CHECK(nd == 2, "the depot holds %llu magazines, one from each CPU", nd);
+    CHECK(nd < 2 || smp_pmm_debug_get(SMP_DBG_DEPOT_FROM, 0, CLS, (uint32_t)nd - 1) == 1,
+          "CPU 1's magazine is the newest");
+    for (int cpu = 0; cpu < 2; cpu++) {
+        smp_hosted_bind_cpu(cpu);
+        unsigned foreign = 0;
+        for (unsigned i = 0; i < n; i++) {
+            REQUIRE((again[i] = kalloc(2000)) != NULL, "kalloc again on CPU %d", cpu);
+            foreign += holds(mine[1 - cpu], n, again[i]);
+        }
+        CHECK(foreign == 0, "CPU %d got %u of CPU %d's objects back", cpu, foreign, 1 - cpu);
+        CHECK(smp_pmm_debug_get(SMP_DBG_DEPOT_N, 0, CLS, 0) == (unsigned long long)(1 - cpu),
+              "CPU %d took one magazine from the depot", cpu);
+        for (unsigned i = 0; i < n; i++)
+            mine[cpu][i] = again[i];
+    }
+    smp_hosted_bind_cpu(0);
+    for (int cpu = 0; cpu < 2; cpu++)
+        for (unsigned i = 0; i < n; i++)
+            kfree(mine[cpu][i]);
+    CHECK(pmm_check() == 0, "check");
+    teardown();
+}
+#endif
+
 int main(void)
 {
     return RUN_TESTS(small_size_names_the_class_kfree_would_route, alignment_sweep_1_byte_to_4_mib, oom_64_mib, oom_1_gib,
                      empty_slabs_return_without_drain, bad_kfree_panics_with_address_and_reason,
                      every_class_round_trip_and_check, stats_follow_the_objects,
                      large_classes_fall_back_to_a_page_when_no_slab_fits,
-                     magazines_absorb_swings_of_32_large_objects);
+                     magazines_absorb_swings_of_32_large_objects
+#ifndef SMP_CHECKED
+                     , depot_gives_a_cpu_its_own_magazine_first
+#endif
+                     );
 }

@@ -54,6 +54,7 @@ enum smp_pmm_field {
     SMP_DBG_DEPOT_MAX,
     SMP_DBG_DEPOT_HEAD,       /* depot slot i */
     SMP_DBG_DEPOT_COUNT,
+    SMP_DBG_DEPOT_FROM,       /* the CPU that put depot slot i */
     SMP_DBG_SLAB_PARTIAL,     /* head of the partial-slab list (page index) */
     SMP_DBG_SLAB_EMPTY,
     SMP_DBG_SLAB_NEMPTY,

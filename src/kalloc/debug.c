@@ -89,10 +89,12 @@ static struct slot locate(enum smp_pmm_field f, int cpu, unsigned k, uint32_t i)
     case SMP_DBG_DEPOT_MAX:       return (struct slot){ &dep->max, UNSIGNED, 0 };
     case SMP_DBG_DEPOT_HEAD:
     case SMP_DBG_DEPOT_COUNT:
+    case SMP_DBG_DEPOT_FROM:
         if (i >= SMP_DEPOT_SLOTS)
             bad("depot slot out of range");
-        return f == SMP_DBG_DEPOT_HEAD ? (struct slot){ &dep->full[i].head, PTR, 0 }
-                                       : (struct slot){ &dep->full[i].count, U32, 0 };
+        return f == SMP_DBG_DEPOT_HEAD  ? (struct slot){ &dep->full[i].head, PTR, 0 }
+             : f == SMP_DBG_DEPOT_COUNT ? (struct slot){ &dep->full[i].count, U32, 0 }
+                                        : (struct slot){ &dep->from[i], U8, 0 };
     case SMP_DBG_SLAB_PARTIAL:    return (struct slot){ &sc->partial, U32, 0 };
     case SMP_DBG_SLAB_EMPTY:      return (struct slot){ &sc->empty, U32, 0 };
     case SMP_DBG_SLAB_NEMPTY:     return (struct slot){ &sc->nempty, UNSIGNED, 0 };

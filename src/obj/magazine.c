@@ -1,7 +1,7 @@
 /*
  * Magazine slow paths (fast paths: magazine.h).  Bonwick's scheme: when the
  * loaded magazine is empty (full), swap with the previous one if that helps;
- * otherwise exchange a whole magazine with the depot in O(1) under its
+ * otherwise exchange a whole magazine with the depot (its own first) under its
  * lock; only when the depot has none (is at its bound) do objects move to
  * or from the slabs, as a batch, outside the section.
  *
@@ -69,7 +69,7 @@ void *smp_obj_alloc_slow(size_t key, struct smp_objs *o, int cpu)
         return p;
     }
     struct smp_mag got;
-    if (smp_depot_get(o, cls, &got)) {
+    if (smp_depot_get(o, cls, &got, cpu)) {
         smp_loaded_set(c, cls, got);
         p = pop(o, c, cls);
         smp_section_exit(cpu);
@@ -133,7 +133,7 @@ void smp_obj_free_slow(void *p, size_t key, struct smp_objs *o, int cpu)
     c->previous[cls] = smp_loaded_get(c, cls);
     smp_link_set(o, p, 0);
     smp_loaded_set(c, cls, (struct smp_mag){ p, 1 });
-    if (full.head && smp_depot_put(o, cls, full))
+    if (full.head && smp_depot_put(o, cls, full, cpu))
         full.head = 0;
     smp_section_exit(cpu);
     if (full.head)

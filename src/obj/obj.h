@@ -4,7 +4,7 @@
  *   smp_obj_alloc/free  this CPU's magazines for the class (magazine.h:
  *                       the fast path, one section, nothing atomic)
  *   depot.c             full magazines between CPUs, a bounded stack per
- *                       class (a magazine moves in O(1) under one lock)
+ *                       class (a magazine moves whole, under one lock)
  *   slab.c              the class's slabs: objects carved from page blocks
  *                       (batches, class lock)
  *   page layer          whole blocks for new slabs (page/pcp.h)
@@ -185,8 +185,11 @@ struct smp_depot {
     _Atomic unsigned n;              /* written under lock; peeked without */
     unsigned max;
     struct smp_mag full[SMP_DEPOT_SLOTS];
+    uint8_t from[SMP_DEPOT_SLOTS];   /* the CPU that put full[i] (depot.c) */
     char name[16];                   /* "kmem.depotN" */
 };
+
+_Static_assert(SMP_MAX_CPUS <= 256, "a depot entry names the CPU that put it in a byte");
 
 struct smp_objs {
     /* Read by every kalloc/kfree: one line. */
@@ -271,10 +274,11 @@ void smp_obj_flush_cpu(struct smp_objs *o, int cpu);
 
 /* ---- depot.c ------------------------------------------------------------- */
 void smp_depot_init(struct smp_objs *o);
-/* Take a full magazine (1) or find none (0). */
-int smp_depot_get(struct smp_objs *o, unsigned cls, struct smp_mag *out);
-/* Store a full magazine (1), or refuse when the depot is at its bound (0). */
-int smp_depot_put(struct smp_objs *o, unsigned cls, struct smp_mag mag);
+/* Take a full magazine (1) or find none (0): one that cpu put, if any. */
+int smp_depot_get(struct smp_objs *o, unsigned cls, struct smp_mag *out, int cpu);
+/* Store a full magazine from cpu (1), or refuse when the depot is at its
+ * bound (0). */
+int smp_depot_put(struct smp_objs *o, unsigned cls, struct smp_mag mag, int cpu);
 /* Every stored magazine back to the slabs (freed slabs go to the zone). */
 void smp_depot_flush(struct smp_objs *o);
 

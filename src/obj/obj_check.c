@@ -199,8 +199,12 @@ int smp_obj_check_frozen(struct smp_objs *o, const struct smp_obj_census *census
         unsigned nd = atomic_load_explicit(&d->n, memory_order_relaxed);
         if (!rc && nd > d->max)
             rc = smp_check_fail(pg, SMP_NIL, "depot holds more magazines than its bound");
-        for (unsigned i = 0; i < nd && !rc; i++)
-            rc = check_magazine(o, cls, &d->full[i], &cached);
+        for (unsigned i = 0; i < nd && !rc; i++) {
+            if (d->from[i] >= o->ncpu)
+                rc = smp_check_fail(pg, SMP_NIL, "depot magazine names no CPU as the one that put it");
+            else
+                rc = check_magazine(o, cls, &d->full[i], &cached);
+        }
         if (rc)
             return rc;
         if (ne != c->nempty)
