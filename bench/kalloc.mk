@@ -16,8 +16,12 @@ KALLOC_LIBS_mimalloc := -lmimalloc
 KALLOC_LIBS_tcmalloc := -ltcmalloc_minimal
 KALLOC_LIBS_tbb      := -ltbbmalloc
 
+# The line-sharing diagnostic (kalloc_workload.c, KALLOC_LINES) for smpmem
+# and mimalloc, the allocator whose pages are a thread's own: a reference.
+KALLOC_LINES_BIN := $(BUILD)/kalloc/lines_smpmem $(BUILD)/kalloc/lines_mimalloc
+
 .PHONY: kalloc-peers
-benches: $(KALLOC_BIN)
+benches: $(KALLOC_BIN) $(KALLOC_LINES_BIN)
 
 kalloc-peers:
 	@scripts/ensure-tools.sh peers
@@ -37,5 +41,15 @@ $(BUILD)/obj/bench/kalloc/baseline.o: bench/kalloc_baseline.c bench/kalloc_basel
 $(BUILD)/kalloc/kalloc_smpmem: $(LIB)
 $(BUILD)/kalloc/kalloc_gslab: $(BUILD)/obj/bench/kalloc/baseline.o
 $(BUILD)/kalloc/kalloc_%: $(BUILD)/obj/bench/kalloc/workload_%.o $(SUPPORT)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) $(LINK_GC) -pthread -o $@ $< $(SUPPORT) $(KALLOC_LIBS_$*)
+
+$(BUILD)/obj/bench/kalloc/lines_%.o: bench/kalloc_workload.c $(KALLOC_HDRS) | kalloc-peers
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OPT) $(CPPFLAGS) $(SANFLAGS) -pthread -DKALLOC_LINES \
+	    -DALLOC_$(shell echo $* | tr a-z A-Z) -c $< -o $@
+
+$(BUILD)/kalloc/lines_smpmem: $(LIB)
+$(BUILD)/kalloc/lines_%: $(BUILD)/obj/bench/kalloc/lines_%.o $(SUPPORT)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) $(LINK_GC) -pthread -o $@ $< $(SUPPORT) $(KALLOC_LIBS_$*)

@@ -30,6 +30,16 @@
  *           all (smpmem page_alloc(0); peers a 4 KiB block aligned to 4 KiB).
  * Each block gets a stamp in its first and last byte, checked before it is
  * freed: a mismatch means two live blocks overlapped, and aborts the run.
+ *
+ * Built with -DKALLOC_LINES (build/.../kalloc/lines_<name>: smpmem and
+ * mimalloc), each stamp or check of a block (small and mixed) also records,
+ * per 64-byte line, which thread touched it last, and the run ends with
+ *   "lines <name> touches T shared S (P%)"
+ * S: touches of a line whose previous toucher was another thread, i.e.
+ * lines the allocator handed to two threads at once or in turn.  Each of
+ * those is a transfer between cores that the allocator caused (the
+ * workload's threads share no block).  Timings of such a build mean
+ * nothing: the record is a table every thread writes.
  */
 #define _GNU_SOURCE
 #include "kalloc_adapters.h"
@@ -100,6 +110,53 @@ static void die(const char *what, const void *p)
     exit(2);
 }
 
+#ifdef KALLOC_LINES
+/* The last toucher of each line, by (address / 64) mod 2^24: exact within
+ * any 1 GiB, which holds every block of a run (smpmem's region is 1 GiB).
+ * Relaxed, racy on purpose: two threads touching one line at once are a
+ * transfer either way.  Counts go to the totals every 1024 touches. */
+#define LINE_TABLE (1u << 24)
+static _Atomic unsigned char line_owner[LINE_TABLE];
+static atomic_ulong line_touches, line_shared;
+static _Thread_local unsigned char line_me;
+static _Thread_local unsigned long my_touches, my_shared;
+static atomic_uchar line_ids;
+
+static void line_flush(void)
+{
+    atomic_fetch_add(&line_touches, my_touches);
+    atomic_fetch_add(&line_shared, my_shared);
+    my_touches = my_shared = 0;
+}
+
+static void line_touch(const unsigned char *a)
+{
+    if (!line_me)
+        line_me = (unsigned char)(atomic_fetch_add(&line_ids, 1) + 1);
+    _Atomic unsigned char *o = &line_owner[((uintptr_t)a >> 6) & (LINE_TABLE - 1)];
+    unsigned char was = atomic_load_explicit(o, memory_order_relaxed);
+    my_shared += was && was != line_me;
+    if (was != line_me)
+        atomic_store_explicit(o, line_me, memory_order_relaxed);
+    if (++my_touches == 1024)
+        line_flush();
+}
+
+static void lines_of(const unsigned char *p, size_t size)
+{
+    line_touch(p);
+    if (((uintptr_t)p >> 6) != ((uintptr_t)(p + size - 1) >> 6))
+        line_touch(p + size - 1);
+}
+#else
+static void lines_of(const unsigned char *p, size_t size)
+{
+    (void)p;
+    (void)size;
+}
+static void line_flush(void) {}
+#endif
+
 static unsigned char *alloc_stamped(size_t size, unsigned char stamp)
 {
     unsigned char *p = ba_alloc(size);
@@ -107,6 +164,7 @@ static unsigned char *alloc_stamped(size_t size, unsigned char stamp)
         die("allocation failed", p);
     p[0] = stamp;
     p[size - 1] = (unsigned char)~stamp;
+    lines_of(p, size);
     return p;
 }
 
@@ -114,6 +172,7 @@ static void check_free(unsigned char *p, size_t size, unsigned char stamp)
 {
     if (p[0] != stamp || p[size - 1] != (unsigned char)~stamp)
         die("stamp overwritten: blocks overlap", p);
+    lines_of(p, size);
     ba_free(p);
 }
 
@@ -155,6 +214,7 @@ static void run_local(struct worker *w, struct prng *s)
         }
     w->calls = calls;
     munmap(set, set_bytes);
+    line_flush();
 }
 
 /* Remote stamps: first byte = size (<= 128), last byte = 0xa5. */
@@ -366,6 +426,10 @@ int main(int argc, char **argv)
         calls += workers[i].calls;
     printf("kalloc %s %s %d calls %lu ns %.0f mops %.3f hwm_kib %ld\n", ALLOC_NAME, argv[2],
            nthreads, calls, ns, ns > 0 ? (double)calls / ns * 1e3 : 0.0, peak_rss_kib());
+#ifdef KALLOC_LINES
+    unsigned long t = atomic_load(&line_touches), sh = atomic_load(&line_shared);
+    printf("lines %s touches %lu shared %lu (%.4f%%)\n", ALLOC_NAME, t, sh, t ? 100.0 * (double)sh / (double)t : 0.0);
+#endif
     free(rings);
     free(workers);
     return 0;
