@@ -12,11 +12,15 @@
  * Two CPUs whose live counts of a class wander up and down each put and get
  * magazines by turns, and taking the top of the stack gave each the
  * other's: in the kalloc benchmark's small workload with 64 Ki live slots
- * per thread at 2 threads, 0.3-1.6% of the workload's block accesses found
- * the line last written by the other thread (0.004-0.6% with the
- * preference; mimalloc, whose pages are a thread's own, 0), and throughput
- * rose 7%.  The search is over at most SMP_DEPOT_SLOTS entries, under the
- * lock a get takes anyway; a CPU with none of its own takes the newest.
+ * per thread at 2 threads, 0.5-2.0% of the workload's block accesses found
+ * the line last touched by the other thread (0.05-0.7% with the
+ * preference; mimalloc, whose pages are a thread's own, 0: README,
+ * lines_smpmem), and throughput rose 5-7%.  Taking no other CPU's magazine
+ * at all (the slabs instead) shared no line, but a consumer of another
+ * CPU's frees then went through the slabs: the remote workload at 8
+ * threads ran a third slower with 5x the peak RSS.  The search is over at
+ * most SMP_DEPOT_SLOTS entries, under the lock a get takes anyway; a CPU
+ * with none of its own takes the newest.
  *
  * Locks: depot[cls].lock, a leaf (taken inside a CPU's section).  Bound:
  * max magazines per class (two per CPU, at most SMP_DEPOT_SLOTS), so the
