@@ -52,7 +52,20 @@
  *   KALLOC_BENCH_RSS_ROUNDS rounds of peak RSS on mixed [3 x ROUNDS, at most
  *                           101]: after the timed rounds, the mixed runs
  *                           again for their peak RSS alone (below)
+ *   KALLOC_BENCH_CONTROL    0: no small-workload control [1]
  * Progress goes to stderr only when it is a terminal.
+ *
+ * The control (small at 2 threads, on 2 or more cores): the same runs as
+ * two one-thread processes at once, each on the core where thread k of a
+ * 2-thread run is pinned, for smpmem and the cell's best peer, a 2-thread
+ * run and its two processes back to back in each round.  A process shares
+ * nothing with the other, so threads / processes is what running in one
+ * address space costs each allocator (lines and pages both threads
+ * touch), apart from the host: both are timed the same way, as the sum
+ * of each thread's or process's own rate; and smpmem / peer in processes
+ * is the comparison with that cost
+ * taken out.  Where smpmem and the peer are at parity in the cell, these
+ * lines say whether the host or running in one address space decided it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,9 +184,10 @@ static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrs
 }
 
 /* Mops/s of one run, NAN if it failed or the allocator skips the workload;
- * *rss_mib gets the run's peak RSS (NAN likewise). */
-static double run_workload(const char *alloc, const char *wl, int threads,
-                           unsigned long ops, unsigned long seed, double *rss_mib)
+ * *rss_mib gets the run's peak RSS (NAN likewise), and *rate_sum (when not
+ * NULL) the sum of the threads' own Mops/s, each over its own time. */
+static double run_workload(const char *alloc, const char *wl, int threads, unsigned long ops,
+                           unsigned long seed, double *rss_mib, double *rate_sum)
 {
     char bin[4200], t[16], o[32], s[32], out[512];
     snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, binary_of(alloc));
@@ -184,6 +199,10 @@ static double run_workload(const char *alloc, const char *wl, int threads,
     int rc = run(argv, out, sizeof out, 0, &rss);
     const char *m = strstr(out, " mops ");
     *rss_mib = NAN;
+    if (rate_sum) {
+        const char *rs = strstr(out, " rate_sum ");
+        *rate_sum = rc == 0 && rs ? strtod(rs + 10, NULL) : NAN;
+    }
     const char *why = strstr(out, " skipped: ");
     if (rc == 0 && why) {         /* the adapter says why; reported once */
         char note[256];
@@ -205,6 +224,70 @@ static double run_workload(const char *alloc, const char *wl, int threads,
     long hwm = h ? atol(h + 9) : -1;
     *rss_mib = (double)(hwm > 0 ? hwm : rss) / 1024.0;
     return strtod(m + 6, NULL);
+}
+
+/* The control's two processes: alloc's workload wl with one thread in
+ * each of two processes at once, process k pinned to core[k] (no pinning
+ * when core[k] < 0); the sum of their Mops/s, NAN if either failed.  Each
+ * process uses the seed stream thread k of a 2-thread run uses (seed, k):
+ * the same work. */
+static double run_two_processes(const char *alloc, const char *wl, unsigned long ops,
+                                unsigned long seed, const int core[2])
+{
+    char bin[4200], o[32], s[32];
+    snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, binary_of(alloc));
+    snprintf(o, sizeof o, "%lu", ops);
+    snprintf(s, sizeof s, "%lu", seed);
+    int fd[2][2];
+    pid_t pid[2] = { -1, -1 };
+    for (int k = 0; k < 2; k++) {
+        if (pipe(fd[k]) != 0)
+            return NAN;
+        pid[k] = fork();
+        if (pid[k] == 0) {
+            if (core[k] >= 0) {
+                cpu_set_t one;
+                CPU_ZERO(&one);
+                CPU_SET(core[k], &one);
+                sched_setaffinity(0, sizeof one, &one);
+            }
+            dup2(fd[k][1], 1);
+            close(fd[k][0]);
+            close(fd[k][1]);
+            /* "run small 1 OPS SEED" would take stream (seed, 0) in both:
+             * KALLOC_BENCH_STREAM picks thread k's. */
+            char stream[8];
+            snprintf(stream, sizeof stream, "%d", k);
+            setenv("KALLOC_BENCH_STREAM", stream, 1);
+            char *argv[] = {bin, "run", (char *)wl, "1", o, s, NULL};
+            execv(bin, argv);
+            _exit(127);
+        }
+        close(fd[k][1]);
+    }
+    double sum = 0;
+    for (int k = 0; k < 2; k++) {
+        char out[512];
+        size_t len = 0;
+        ssize_t got;
+        while (len + 1 < sizeof out && ((got = read(fd[k][0], out + len, sizeof out - 1 - len)) > 0 ||
+                                        (got < 0 && errno == EINTR)))
+            len += got > 0 ? (size_t)got : 0;
+        out[len] = 0;
+        close(fd[k][0]);
+        int status = -1;
+        while (pid[k] > 0 && waitpid(pid[k], &status, 0) < 0 && errno == EINTR)
+            ;
+        const char *m = strstr(out, " mops ");
+        if (pid[k] < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || !m) {
+            fprintf(stderr, "bench_kalloc: control %s %s process %d failed\n", alloc, wl, k);
+            failures++;
+            sum = NAN;
+        } else {
+            sum += strtod(m + 6, NULL);
+        }
+    }
+    return sum;
 }
 
 /* Median of the finite values; NAN if none.  *spread = (max - min) / median. */
@@ -441,6 +524,69 @@ static void report_ratios(const struct list *wls, const struct list *thr,
                "(1.00x inside the interval), %d below\n", 100 * level_min, above, parity, below);
 }
 
+/* The control (the header comment): small at 2 threads against two
+ * one-thread processes, smpmem and the cell's best peer, `rounds` rounds,
+ * each allocator's thread run and process pair back to back, who goes
+ * first alternating. */
+static void report_control(const struct list *wls, const struct list *thr,
+                           const struct list *allocs, int rounds, unsigned long ops,
+                           unsigned long seed)
+{
+    int w = find(wls, "small"), t = find(thr, "2"), self = find(allocs, "smpmem");
+    int peer = w >= 0 && t >= 0 ? best_peer(allocs, med[w][t], 0) : -1;
+    if (w < 0 || t < 0 || self < 0 || peer < 0 || atoi(env_or("KALLOC_BENCH_CONTROL", "1")) == 0)
+        return;
+    /* The cores threads 0 and 1 of a 2-thread run are pinned to
+     * (support/vcpus.c: the first two this process may use). */
+    int core[2] = { -1, -1 }, n = 0;
+    cpu_set_t set;
+    const char *pin = getenv("BENCH_PIN");
+    if (!(pin && atoi(pin) == 0) && sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+            if (CPU_ISSET(c, &set))
+                core[n++] = c;
+    if (n < 2) {
+        printf("\ncontrol (small, 2 threads against 2 processes): skipped, fewer than 2 cores to pin to\n");
+        return;
+    }
+    /* Four times the calls of a timed run, so that a run takes long
+     * enough for its cores' speeds to settle.  The thread runs are read
+     * as the sum of each thread's own rate (rate_sum), as the processes
+     * are: the cell's figure runs from the first thread's start to the
+     * last one's end, which also charges skew between the threads and a
+     * core slower than the other, and the processes would pay neither. */
+    ops *= 4;
+    const int who[2] = { self, peer };
+    static double thr_run[2][MAX_ROUNDS], procs[2][MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < 2; i++) {
+            int a = who[(i + r) % 2];
+            double rss_unused;
+            int k = a == self ? 0 : 1;
+            run_workload(allocs->item[a], "small", 2, ops, seed + (unsigned long)r, &rss_unused,
+                         &thr_run[k][r]);
+            procs[k][r] = run_two_processes(allocs->item[a], "small", ops, seed + (unsigned long)r, core);
+        }
+    printf("\ncontrol: small at 2 threads against the same work as 2 processes of 1 thread, each\n"
+           "on its thread's core (nothing shared between the cores), back to back, %d rounds of\n"
+           "%lu calls per thread, each thread and process over its own time, summed;\n"
+           "threads / processes is what running in one address space costs:\n",
+           rounds, ops);
+    for (int k = 0; k < 2; k++) {
+        double lo, hi, level;
+        double m = paired_ratio(thr_run[k], procs[k], rounds, &lo, &hi, &level);
+        printf("  %-10s threads / processes, round by round: median %.2f (%.0f%% interval %.2f .. %.2f)\n",
+               allocs->item[who[k]], m, 100 * level, lo, hi);
+    }
+    double lo, hi, level, m;
+    m = paired_ratio(thr_run[0], thr_run[1], rounds, &lo, &hi, &level);
+    printf("  smpmem / %s in 2 threads (the control's runs): median %.2f (%.0f%% interval %.2f .. %.2f)\n",
+           allocs->item[peer], m, 100 * level, lo, hi);
+    m = paired_ratio(procs[0], procs[1], rounds, &lo, &hi, &level);
+    printf("  smpmem / %s in 2 processes (nothing shared): median %.2f (%.0f%% interval %.2f .. %.2f)\n",
+           allocs->item[peer], m, 100 * level, lo, hi);
+}
+
 /* Peak RSS per allocator on the mixed workload: table and rss.tsv. */
 static void report_rss(const struct list *wls, const struct list *thr,
                        const struct list *allocs, int rounds)
@@ -648,7 +794,7 @@ int main(void)
                         fprintf(stderr, "\rround %d/%d  %-6s %2s threads  %-10s", r + 1,
                                 rss_rounds, wls.item[w], thr.item[t], allocs.item[a]);
                     double x = run_workload(allocs.item[a], wls.item[w], atoi(thr.item[t]),
-                                            ops, seed + (unsigned long)r, &rss[w][t][a][r]);
+                                            ops, seed + (unsigned long)r, &rss[w][t][a][r], NULL);
                     if (r < rounds)
                         mops[w][t][a][r] = x;
                     if (raw)
@@ -663,6 +809,7 @@ int main(void)
     for (int w = 0; w < wls.n; w++)
         report_workload(&wls, w, &thr, &allocs, rounds);
     report_ratios(&wls, &thr, &allocs, rounds);
+    report_control(&wls, &thr, &allocs, rounds, ops, seed);
     report_rss(&wls, &thr, &allocs, rss_rounds);
     if (ipairs > 0)
         report_instructions(&ialloc, ipairs);

@@ -5,9 +5,11 @@
  *
  *   kalloc_<name> run <small|mixed|remote|pages> <threads> <ops per thread> <seed>
  *       prints "kalloc <name> <workload> <threads> calls <n> ns <t> mops <x>
- *       hwm_kib <k>": calls = alloc + free calls of all threads; ns = wall
- *       time from the earliest thread start to the latest thread end;
- *       mops = calls/time/1e6; k = the peak RSS so far (peak_rss_kib).
+ *       hwm_kib <k> rate_sum <y>": calls = alloc + free calls of all
+ *       threads; ns = wall time from the earliest thread start to the
+ *       latest thread end; mops = calls/time/1e6; k = the peak RSS so far
+ *       (peak_rss_kib); y = the sum of each thread's own Mops/s (its calls
+ *       over its own time: what processes timed apart add up to).
  *   kalloc_<name> pairs <n> [live]
  *       n alloc(64)+free pairs in kalloc_pair_loop (for callgrind
  *       --toggle-collect=kalloc_pair_loop: instructions per pair), with
@@ -16,7 +18,9 @@
  *       the same with one 4 KiB page per pair (ba_page_alloc/ba_page_free)
  *       in kalloc_page_pair_loop, <live> pages held through it.
  *
- * Workloads (every thread does <ops> allocator calls, seeded PRNG):
+ * Workloads (every thread does <ops> allocator calls, seeded PRNG; thread
+ * i draws stream i, or KALLOC_BENCH_STREAM + i, so that one process of one
+ * thread can do what thread k of a run does):
  *   small   a working set of live blocks (KALLOC_BENCH_LIVE slots, default
  *           1024); each step picks a random slot: frees its block if it has
  *           one, else allocates 5..128 B (geometric: half are <= 8 B).
@@ -81,6 +85,7 @@ static int nthreads;
 static unsigned long ops;
 static uint64_t seed;
 static size_t live_slots = 1024;
+static int stream0;               /* thread i draws PRNG stream stream0 + i */
 
 /* 5..128 B: bucket k (P = 1/2, 1/4, 1/8, 1/16, 1/16) covers (4<<k, 8<<k]. */
 static size_t small_size(uint64_t r)
@@ -289,7 +294,7 @@ static void work(int index, void *arg)
 {
     (void)arg;
     struct worker *w = &workers[index];
-    struct prng s = prng_seed(seed, (uint64_t)index);
+    struct prng s = prng_seed(seed, (uint64_t)(index + stream0));
     if (wl == W_PAGES)
         run_pages(w, &s);
     else if (wl != W_REMOTE || (nthreads % 2 && index == nthreads - 1))
@@ -398,6 +403,9 @@ int main(int argc, char **argv)
     nthreads = atoi(argv[3]);
     ops = strtoul(argv[4], NULL, 0);
     seed = strtoull(argv[5], NULL, 0);
+    const char *stream = getenv("KALLOC_BENCH_STREAM");
+    if (stream)
+        stream0 = atoi(stream);
     const char *live = getenv("KALLOC_BENCH_LIVE");
     if (live && atol(live) > 0)
         live_slots = (size_t)atol(live);
@@ -422,10 +430,14 @@ int main(int argc, char **argv)
     vcpus_pin_threads();                        /* threads on fixed cores: vcpus.h */
     double ns = vcpus_run_with(&hooks, 0, nthreads, work, NULL) * 1e9;
     unsigned long calls = 0;
-    for (int i = 0; i < nthreads; i++)
+    double rate_sum = 0;
+    for (int i = 0; i < nthreads; i++) {
         calls += workers[i].calls;
-    printf("kalloc %s %s %d calls %lu ns %.0f mops %.3f hwm_kib %ld\n", ALLOC_NAME, argv[2],
-           nthreads, calls, ns, ns > 0 ? (double)calls / ns * 1e3 : 0.0, peak_rss_kib());
+        rate_sum += (double)workers[i].calls / vcpus_thread_seconds(i) / 1e6;
+    }
+    printf("kalloc %s %s %d calls %lu ns %.0f mops %.3f hwm_kib %ld rate_sum %.3f\n", ALLOC_NAME,
+           argv[2], nthreads, calls, ns, ns > 0 ? (double)calls / ns * 1e3 : 0.0, peak_rss_kib(),
+           rate_sum);
 #ifdef KALLOC_LINES
     unsigned long t = atomic_load(&line_touches), sh = atomic_load(&line_shared);
     printf("lines %s touches %lu shared %lu (%.4f%%)\n", ALLOC_NAME, t, sh, t ? 100.0 * (double)sh / (double)t : 0.0);

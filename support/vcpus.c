@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 
 /* One run at a time (vcpus.h): its state is static so vcpus_barrier, called
  * from inside fn, can find it. */
@@ -118,6 +119,11 @@ double vcpus_run_with(const struct vcpus_hooks *hooks, int first, int n,
     }
     run.hooks = NULL;
     return t1 - t0;
+}
+
+double vcpus_thread_seconds(int i)
+{
+    return i < 0 || i >= VCPUS_MAX ? NAN : run.end[i] - run.start[i];
 }
 
 void vcpus_barrier(void)

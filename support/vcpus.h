@@ -67,6 +67,10 @@ int vcpus_pin_threads(void);
  * vcpus_pin_threads, BENCH_PIN=0) or i is past the CPUs. */
 int vcpus_pin_self(int i);
 
+/* Seconds thread i (0 .. n-1) of the last run spent in fn, from its own
+ * start to its own end; NAN for i out of range. */
+double vcpus_thread_seconds(int i);
+
 /* Called from fn: wait until every thread of the current run is here. */
 void vcpus_barrier(void);
 
