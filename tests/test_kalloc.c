@@ -358,6 +358,30 @@ TEST(magazines_absorb_swings_of_32_large_objects)
     teardown();
 }
 
+/* Two CPUs' first objects of a class come from different pages: a refill
+ * takes at least a page of objects (obj.h), so no page of a new slab is
+ * split between the CPUs, whose caches would then trade its lines through
+ * the hardware's prefetchers. */
+TEST(two_cpus_first_objects_lie_on_different_pages)
+{
+    for (size_t size = 1; size <= 4096; size *= 2) {
+        setup(64 * MiB, 2);
+        char *p[2];
+        for (int cpu = 0; cpu < 2; cpu++) {
+            smp_hosted_bind_cpu(cpu);
+            REQUIRE((p[cpu] = kalloc(size)) != NULL, "kalloc(%zu) on CPU %d", size, cpu);
+        }
+        CHECK(((uintptr_t)p[0] ^ (uintptr_t)p[1]) >= 4096, "kalloc(%zu): CPU 0 got %p and CPU 1 %p, one page",
+              size, (void *)p[0], (void *)p[1]);
+        for (int cpu = 0; cpu < 2; cpu++) {
+            smp_hosted_bind_cpu(cpu);
+            kfree(p[cpu]);
+        }
+        smp_hosted_bind_cpu(0);
+        teardown();
+    }
+}
+
 #ifndef SMP_CHECKED
 static int holds(void *const *set, unsigned n, const void *p)
 {
@@ -426,7 +450,7 @@ int main(void)
                      empty_slabs_return_without_drain, bad_kfree_panics_with_address_and_reason,
                      every_class_round_trip_and_check, stats_follow_the_objects,
                      large_classes_fall_back_to_a_page_when_no_slab_fits,
-                     magazines_absorb_swings_of_32_large_objects
+                     magazines_absorb_swings_of_32_large_objects, two_cpus_first_objects_lie_on_different_pages
 #ifndef SMP_CHECKED
                      , depot_gives_a_cpu_its_own_magazine_first
 #endif

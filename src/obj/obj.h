@@ -16,7 +16,7 @@
  *   magazine  a LIFO chain of free objects linked through their first
  *             words, with a count; full at cap[cls] objects, which is
  *             SMP_MAG_BYTES of objects (at least SMP_MAG_MIN_OBJECTS, at
- *             most SMP_MAG_MAX_OBJECTS).
+ *             most SMP_MAG_MAX_OBJECTS, but never less than a page).
  *   slab      a page block of order slab_order(cls), aligned to its size, so
  *             every object at base + i * size is aligned to size.
  */
@@ -40,7 +40,13 @@ _Static_assert(SMP_MAX_CLASS_SHIFT - SMP_MIN_CLASS_SHIFT + 1 == SMP_KALLOC_CLASS
  * mixed workload (9% of requests 4 KiB) took the 4 KiB depot's lock once
  * per 300 calls, 14,000 times in a 2-thread run; at 16, 700 times, and
  * the run went 3-8% faster at 2 and 8 threads.  (tcmalloc moves 4 KiB
- * objects between its caches 16 at a time too.) */
+ * objects between its caches 16 at a time too.)  And at least a page of
+ * objects, so that a refill from a new slab hands one CPU whole pages: 8 B
+ * objects came 256 (half a page) to a magazine, and two CPUs refilling
+ * from a new slab split its page.  They shared no line, but in half the
+ * seeds 10% of the small workload's block accesses at 2 threads landed on
+ * a page the other thread had touched last, and the 2 threads ran 2-4%
+ * slower than with a page each (bench_kalloc's control). */
 #define SMP_MAG_BYTES (16 * 1024)
 #define SMP_MAG_MIN_OBJECTS 16
 #define SMP_MAG_MAX_OBJECTS 256
@@ -67,8 +73,10 @@ static inline size_t smp_class_size(unsigned cls) { return (size_t)1 << (cls + S
  *   owner_tag  on every page of a slab: (cls + 1) | (page offset in slab << 8)
  *   owner_u32  inuse: objects handed out (in CPU caches or with callers)
  *   owner_ptr  freelist: first free object
- *   owner_u64  bits 0-31: objects never handed out yet (carved lazily from
- *              the top, so a new slab costs no writes to its memory);
+ *   owner_u64  bits 0-31: objects never handed out yet (carved from the
+ *              top as refills take them, so adopting a slab writes nothing
+ *              to its memory; a refill takes a page of objects at least,
+ *              so no slab of a page keeps any for long);
  *              bits 32-39: which class list the slab is on
  * Invariant per slab: inuse + |freelist| + unused == per_slab. */
 #define SMP_TAG_CLASS(tag) ((unsigned)((tag) & 0xff) - 1)

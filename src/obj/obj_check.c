@@ -49,6 +49,8 @@ void smp_obj_init(struct smp_objs *o, struct smp_pages *pg, int ncpu, void *perc
     for (unsigned cls = 0; cls < SMP_KALLOC_CLASSES; cls++) {
         size_t n = SMP_MAG_BYTES / smp_class_size(cls);
         n = n < SMP_MAG_MIN_OBJECTS ? SMP_MAG_MIN_OBJECTS : n > SMP_MAG_MAX_OBJECTS ? SMP_MAG_MAX_OBJECTS : n;
+        if (n < SMP_PAGE_SIZE / smp_class_size(cls))
+            n = SMP_PAGE_SIZE / smp_class_size(cls);          /* a page at least (obj.h) */
         o->cap[cls] = (uint32_t)n;
     }
     for (int cpu = 0; cpu < ncpu; cpu++) {
