@@ -63,9 +63,9 @@
  * address space costs each allocator (lines and pages both threads
  * touch), apart from the host: both are timed the same way, as the sum
  * of each thread's or process's own rate; and smpmem / peer in processes
- * is the comparison with that cost
- * taken out.  Where smpmem and the peer are at parity in the cell, these
- * lines say whether the host or running in one address space decided it.
+ * is the comparison with that cost taken out.  Where smpmem and the peer
+ * are at parity in the cell, these lines say whether the host or running
+ * in one address space decided it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -134,10 +134,9 @@ static const char *binary_of(const char *alloc)
     return strcmp(alloc, AGAIN) == 0 ? "smpmem" : alloc;
 }
 
-/* Run argv with stdout into buf (or discarded when buf is NULL) and stderr
- * passed through (or discarded); *maxrss_kib (if not NULL) gets the child's
- * peak resident set.  Returns the exit status, -1 on failure. */
-static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrss_kib)
+/* Start argv with stdout into a pipe, whose read end is returned (-1 on
+ * failure), and stderr passed through (or discarded); *pid gets the child. */
+static int run_start(char *const argv[], int quiet, pid_t *pid)
 {
     int fd[2];
     if (pipe(fd) != 0)
@@ -149,20 +148,27 @@ static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrs
     posix_spawn_file_actions_addclose(&fa, fd[1]);
     if (quiet)
         posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    int err = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    int err = posix_spawn(pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
     if (err != 0) {
         close(fd[0]);
         return -1;
     }
+    return fd[0];
+}
+
+/* Read what run_start's child prints into buf (or discard it when buf is
+ * NULL) and wait for it; *maxrss_kib (if not NULL) gets its peak resident
+ * set.  Returns the exit status, -1 on failure. */
+static int run_finish(pid_t pid, int fd, char *buf, size_t cap, long *maxrss_kib)
+{
     size_t len = 0;
     char sink[4096];
     for (;;) {
         char *at = buf && len + 1 < cap ? buf + len : sink;
         size_t room = buf && len + 1 < cap ? cap - 1 - len : sizeof sink;
-        ssize_t got = read(fd[0], at, room);
+        ssize_t got = read(fd, at, room);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
@@ -172,7 +178,7 @@ static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrs
     }
     if (buf)
         buf[len] = 0;
-    close(fd[0]);
+    close(fd);
     int status;
     struct rusage ru;
     while (wait4(pid, &status, 0, &ru) < 0)
@@ -181,6 +187,17 @@ static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrs
     if (maxrss_kib)
         *maxrss_kib = ru.ru_maxrss;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Run argv with stdout into buf (run_finish) and stderr passed through (or
+ * discarded).  Returns the exit status, -1 on failure. */
+static int run(char *const argv[], char *buf, size_t cap, int quiet, long *maxrss_kib)
+{
+    pid_t pid;
+    int fd = run_start(argv, quiet, &pid);
+    if (buf && cap)
+        buf[0] = 0;
+    return fd < 0 ? -1 : run_finish(pid, fd, buf, cap, maxrss_kib);
 }
 
 /* Mops/s of one run, NAN if it failed or the allocator skips the workload;
@@ -227,60 +244,42 @@ static double run_workload(const char *alloc, const char *wl, int threads, unsig
 }
 
 /* The control's two processes: alloc's workload wl with one thread in
- * each of two processes at once, process k pinned to core[k] (no pinning
- * when core[k] < 0); the sum of their Mops/s, NAN if either failed.  Each
- * process uses the seed stream thread k of a 2-thread run uses (seed, k):
- * the same work. */
+ * each of two processes at once, process k on core[k]; the sum of their
+ * Mops/s, NAN if either failed.  Process k draws the PRNG stream thread k
+ * of a 2-thread run draws (KALLOC_BENCH_STREAM): the same work.  A child
+ * inherits this process's CPU set, so each is started with ours narrowed
+ * to its core (the workload pins its thread to the first CPU it may use,
+ * support/vcpus.c), and ours is given back after. */
 static double run_two_processes(const char *alloc, const char *wl, unsigned long ops,
                                 unsigned long seed, const int core[2])
 {
-    char bin[4200], o[32], s[32];
+    char bin[4200], o[32], s[32], stream[2][8];
     snprintf(bin, sizeof bin, "%s/kalloc_%s", bindir, binary_of(alloc));
     snprintf(o, sizeof o, "%lu", ops);
     snprintf(s, sizeof s, "%lu", seed);
-    int fd[2][2];
-    pid_t pid[2] = { -1, -1 };
+    char *argv[] = {bin, "run", (char *)wl, "1", o, s, NULL};
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+        return NAN;
+    pid_t pid[2];
+    int fd[2];
     for (int k = 0; k < 2; k++) {
-        if (pipe(fd[k]) != 0)
-            return NAN;
-        pid[k] = fork();
-        if (pid[k] == 0) {
-            if (core[k] >= 0) {
-                cpu_set_t one;
-                CPU_ZERO(&one);
-                CPU_SET(core[k], &one);
-                sched_setaffinity(0, sizeof one, &one);
-            }
-            dup2(fd[k][1], 1);
-            close(fd[k][0]);
-            close(fd[k][1]);
-            /* "run small 1 OPS SEED" would take stream (seed, 0) in both:
-             * KALLOC_BENCH_STREAM picks thread k's. */
-            char stream[8];
-            snprintf(stream, sizeof stream, "%d", k);
-            setenv("KALLOC_BENCH_STREAM", stream, 1);
-            char *argv[] = {bin, "run", (char *)wl, "1", o, s, NULL};
-            execv(bin, argv);
-            _exit(127);
-        }
-        close(fd[k][1]);
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(core[k], &one);
+        snprintf(stream[k], sizeof stream[k], "%d", k);
+        setenv("KALLOC_BENCH_STREAM", stream[k], 1);
+        fd[k] = sched_setaffinity(0, sizeof one, &one) == 0 ? run_start(argv, 0, &pid[k]) : -1;
     }
+    sched_setaffinity(0, sizeof mine, &mine);
+    unsetenv("KALLOC_BENCH_STREAM");
     double sum = 0;
     for (int k = 0; k < 2; k++) {
         char out[512];
-        size_t len = 0;
-        ssize_t got;
-        while (len + 1 < sizeof out && ((got = read(fd[k][0], out + len, sizeof out - 1 - len)) > 0 ||
-                                        (got < 0 && errno == EINTR)))
-            len += got > 0 ? (size_t)got : 0;
-        out[len] = 0;
-        close(fd[k][0]);
-        int status = -1;
-        while (pid[k] > 0 && waitpid(pid[k], &status, 0) < 0 && errno == EINTR)
-            ;
-        const char *m = strstr(out, " mops ");
-        if (pid[k] < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || !m) {
-            fprintf(stderr, "bench_kalloc: control %s %s process %d failed\n", alloc, wl, k);
+        int rc = fd[k] < 0 ? -1 : run_finish(pid[k], fd[k], out, sizeof out, NULL);
+        const char *m = rc == 0 ? strstr(out, " mops ") : NULL;
+        if (!m) {
+            fprintf(stderr, "bench_kalloc: control %s %s process %d failed (status %d)\n", alloc, wl, k, rc);
             failures++;
             sum = NAN;
         } else {
@@ -538,7 +537,7 @@ static void report_control(const struct list *wls, const struct list *thr,
         return;
     /* The cores threads 0 and 1 of a 2-thread run are pinned to
      * (support/vcpus.c: the first two this process may use). */
-    int core[2] = { -1, -1 }, n = 0;
+    int core[2], n = 0;
     cpu_set_t set;
     const char *pin = getenv("BENCH_PIN");
     if (!(pin && atoi(pin) == 0) && sched_getaffinity(0, sizeof set, &set) == 0)
@@ -560,12 +559,11 @@ static void report_control(const struct list *wls, const struct list *thr,
     static double thr_run[2][MAX_ROUNDS], procs[2][MAX_ROUNDS];
     for (int r = 0; r < rounds; r++)
         for (int i = 0; i < 2; i++) {
-            int a = who[(i + r) % 2];
+            int k = (i + r) % 2;                  /* smpmem first in even rounds */
+            const char *alloc = allocs->item[who[k]];
             double rss_unused;
-            int k = a == self ? 0 : 1;
-            run_workload(allocs->item[a], "small", 2, ops, seed + (unsigned long)r, &rss_unused,
-                         &thr_run[k][r]);
-            procs[k][r] = run_two_processes(allocs->item[a], "small", ops, seed + (unsigned long)r, core);
+            run_workload(alloc, "small", 2, ops, seed + (unsigned long)r, &rss_unused, &thr_run[k][r]);
+            procs[k][r] = run_two_processes(alloc, "small", ops, seed + (unsigned long)r, core);
         }
     printf("\ncontrol: small at 2 threads against the same work as 2 processes of 1 thread, each\n"
            "on its thread's core (nothing shared between the cores), back to back, %d rounds of\n"
